@@ -1,0 +1,1 @@
+"""Benchmark peers (popularity, item-kNN, EASE, ALS, BPR, surprise) on the project splits."""

@@ -1,0 +1,203 @@
+"""`recsys`: the command line. `recsys run` runs the TFX pipeline on this machine."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import re
+import sys
+import time
+
+# TensorFlow Recommenders needs Keras 2; this must be set before TensorFlow is imported.
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from recsys import datasets, protocols  # noqa: E402
+
+MODEL_NAMES = ("mf", "retrieval", "ranking", "hybrid", "sequential")
+# Errors raised inside Beam workers reach us wrapped in a RuntimeError whose text holds the
+# original "InputDataError: FILE:LINE: problem [while running 'Step']".
+_INPUT_ERROR = re.compile(r"InputDataError: (?P<message>.+?)(?: \[while running .*)?$", re.M)
+
+
+class CliError(Exception):
+    """A problem the user can fix; printed as one line, exit status 2."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.handler(args)
+    except CliError as error:
+        print(f"recsys: error: {error}", file=sys.stderr)
+        return 2
+    except Exception as error:  # noqa: BLE001 - turn known input errors into one line
+        message = input_error_message(error)
+        if message is None:
+            raise
+        print(f"recsys: error: {message}", file=sys.stderr)
+        return 2
+
+
+def input_error_message(error: BaseException) -> str | None:
+    """The located input problem inside `error` (or its causes), or None."""
+    from components.movielens_example_gen.formats import InputDataError
+
+    seen = error
+    while seen is not None:
+        if isinstance(seen, InputDataError | datasets.DownloadError):
+            return str(seen)
+        match = _INPUT_ERROR.search(str(seen))
+        if match:
+            return match.group("message")
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="recsys", description=__doc__)
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+    run = commands.add_parser("run", help="run the pipeline locally (LocalDagRunner)")
+    source = run.add_mutually_exclusive_group(required=True)
+    source.add_argument("--data-dir", help="directory with raw MovieLens files")
+    source.add_argument("--dataset", choices=datasets.DATASETS,
+                        help="download this GroupLens release into the cache")
+    run.add_argument("--output-dir", default="runs/local",
+                     help="pipeline root, ML Metadata and pushed models (default: %(default)s)")
+    run.add_argument("--models", default=",".join(MODEL_NAMES),
+                     help="comma-separated models to train (default: all five)")
+    run.add_argument("--protocol", choices=[p.value for p in protocols.Protocol],
+                     default=protocols.Protocol.TOPK.value,
+                     help="train/eval split: leave-last-out (topk), seeded random 80/20 "
+                          "(rating) or given files (presplit)")
+    run.add_argument("--train-file", help="with --protocol presplit, e.g. u1.base")
+    run.add_argument("--eval-file", help="with --protocol presplit, e.g. u1.test")
+    run.add_argument("--hparam", action="append", default=[], metavar="MODEL.KEY=VALUE",
+                     help="override a hyper-parameter, e.g. mf.epochs=10 (repeatable)")
+    run.add_argument("--beam-workers", type=int, default=1,
+                     help="local Beam worker processes (default: %(default)s)")
+    run.add_argument("--verbose", action="store_true", help="show TFX and Beam logs")
+    run.set_defaults(handler=_run)
+    return parser
+
+
+def _run(args: argparse.Namespace) -> int:
+    settings, metadata_path = _settings(args)
+    from pipeline import local_runner  # imports TensorFlow: after argument checks
+
+    _show_progress(args.verbose)
+    started = time.monotonic()
+    local_runner.run(settings, metadata_path)
+    print(f"pipeline finished in {time.monotonic() - started:.0f} s")
+    _print_summary(metadata_path)
+    return 0
+
+
+def _settings(args: argparse.Namespace):
+    from pipeline import configs
+    from trainer.config import config_with_overrides, parse_hparam_flags
+
+    models = tuple(m.strip() for m in args.models.split(",") if m.strip())
+    unknown = sorted(set(models) - set(MODEL_NAMES))
+    if unknown or not models:
+        raise CliError(f"--models: unknown {unknown or 'empty list'}; choose from "
+                       f"{', '.join(MODEL_NAMES)}")
+    if args.beam_workers < 1:
+        raise CliError("--beam-workers must be at least 1")
+    try:
+        hparams = parse_hparam_flags(args.hparam)
+        for name, overrides in hparams.items():
+            config_with_overrides(name, overrides)  # validate now, not in the Trainer
+    except ValueError as error:
+        raise CliError(f"--hparam: {error}") from None
+    presplit = args.protocol == protocols.Protocol.PRESPLIT.value
+    if presplit != bool(args.train_file and args.eval_file):
+        raise CliError("--train-file and --eval-file go together with --protocol presplit")
+    data_dir = args.data_dir or str(datasets.fetch(args.dataset))
+    output_dir = os.path.abspath(args.output_dir)
+    beam_args = configs.local_beam_args(args.beam_workers) if args.beam_workers > 1 else ()
+    settings = configs.PipelineSettings(
+        data_dir=os.path.abspath(data_dir),
+        pipeline_root=os.path.join(output_dir, configs.PIPELINE_ROOT_DIR),
+        serving_dir=os.path.join(output_dir, configs.SERVING_DIR),
+        models=models, protocol=args.protocol, train_file=args.train_file,
+        eval_file=args.eval_file, hparams=hparams, beam_args=beam_args)
+    return settings, os.path.join(output_dir, configs.METADATA_FILE)
+
+
+class _ProgressHandler(logging.Handler):
+    """Turns the runner's per-component log lines into short progress lines on stdout."""
+
+    _RUNNING = re.compile(r"Component (\S+) is running")
+    _FINISHED = re.compile(r"Component (\S+) is finished")
+    _CACHED = "A cached execution"
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.INFO)
+        self._started: dict[str, float] = {}
+        self._cached = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if match := self._RUNNING.search(message):
+            self._started[match.group(1)], self._cached = time.monotonic(), False
+            print(f"  {match.group(1):<28} running", flush=True)
+        elif message.startswith(self._CACHED):
+            self._cached = True
+        elif match := self._FINISHED.search(message):
+            node = match.group(1)
+            seconds = time.monotonic() - self._started.get(node, time.monotonic())
+            state = "cached" if self._cached else "done"
+            print(f"  {node:<28} {state} ({seconds:.0f} s)", flush=True)
+        elif record.levelno >= logging.WARNING and not message.startswith(_KNOWN_WARNINGS):
+            print(f"  warning: {message.splitlines()[0]}", file=sys.stderr, flush=True)
+
+
+# Harmless: ML Metadata 1.17 under TFX 1.21 (the newest MLMD with Linux wheels).
+_KNOWN_WARNINGS = (
+    "ArtifactQuery.property_predicate is not supported",
+    "Examples artifact does not have payload_format",  # Transform output; TF Example assumed
+)
+
+
+def _show_progress(verbose: bool) -> None:
+    from absl import logging as absl_logging
+
+    absl_logging.set_verbosity(absl_logging.INFO)
+    absl = logging.getLogger("absl")
+    absl.addHandler(_ProgressHandler())
+    if not verbose:
+        absl.propagate = False
+        logging.getLogger("apache_beam").setLevel(logging.ERROR)
+        logging.getLogger("tensorflow").setLevel(logging.ERROR)
+
+
+def _print_summary(metadata_path: str) -> None:
+    from recsys import run_summary
+
+    results = run_summary.latest_run(run_summary.open_store(metadata_path))
+    print("\ncomponent states (ML Metadata):")
+    for result in results:
+        print(f"  {result.node:<28} {result.state}")
+    print("\nmodels:")
+    for result in results:
+        if result.node.startswith("Trainer."):
+            name = result.node.split(".", 1)[1]
+            metrics = run_summary.model_metrics(result).get("eval", {})
+            figures = ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()
+                                if isinstance(v, float))
+            print(f"  {name:<11} {figures}")
+    for result in results:
+        if result.node.startswith("Evaluator."):
+            for artifact in result.outputs.get("evaluation", []):
+                print(f"  {result.node:<22} blessed={run_summary.blessed(result)}  "
+                      f"TFMA results: {artifact.uri}")
+        if result.node.startswith("Pusher."):
+            where = run_summary.pushed_destination(result) or "not pushed"
+            print(f"  {result.node:<22} {where}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,77 @@
+"""Hyper-parameter configs: string overrides, validation, CLI flag parsing."""
+
+from __future__ import annotations
+
+import pytest
+
+from trainer.config import (
+    DEFAULT_CONFIGS,
+    HybridConfig,
+    RankingConfig,
+    config_with_overrides,
+    parse_hparam_flags,
+)
+from trainer.models.registry import MODEL_NAMES, build_model
+
+
+def test_every_model_has_a_default_config() -> None:
+    assert set(DEFAULT_CONFIGS) == set(MODEL_NAMES)
+
+
+def test_overrides_are_parsed_to_the_field_types() -> None:
+    config = config_with_overrides(
+        "ranking",
+        {"embedding_dim": "64", "learning_rate": "1e-3", "use_side_features": "false",
+         "hidden_units": "256, 32", "optimizer": "adagrad"},
+    )
+    assert isinstance(config, RankingConfig)
+    assert config.embedding_dim == 64 and isinstance(config.embedding_dim, int)
+    assert config.learning_rate == pytest.approx(1e-3)
+    assert config.use_side_features is False
+    assert config.hidden_units == (256, 32)
+    assert config.optimizer == "adagrad"
+    assert DEFAULT_CONFIGS["ranking"].embedding_dim != 64  # defaults untouched
+
+
+def test_string_fields_and_empty_overrides() -> None:
+    config = config_with_overrides("hybrid", {"history_encoder": "gru"})
+    assert isinstance(config, HybridConfig) and config.history_encoder == "gru"
+    assert config_with_overrides("mf", {}) == DEFAULT_CONFIGS["mf"]
+
+
+@pytest.mark.parametrize(
+    ("name", "overrides", "message"),
+    [
+        ("mf", {"embeding_dim": "8"}, "mf.embeding_dim"),
+        ("mf", {"embedding_dim": "eight"}, "'eight'"),
+        ("mf", {"embedding_dim": "3.5"}, "'3.5'"),
+        ("retrieval", {"remove_accidental_hits": "maybe"}, "'maybe'"),
+        ("sequential", {"history_encoder": "lstm"}, "history_encoder"),
+        ("retrieval", {"temperature": "0"}, "temperature"),
+        ("mf", {"optimizer": "sgd"}, "optimizer"),
+        ("nope", {}, "'nope'"),
+    ],
+)
+def test_bad_overrides_raise_a_clear_error(name, overrides, message) -> None:
+    with pytest.raises(ValueError, match=message):
+        config_with_overrides(name, overrides)
+
+
+def test_parse_hparam_flags_groups_by_model() -> None:
+    parsed = parse_hparam_flags(["mf.embedding_dim=64", "mf.l2 = 0.1", "hybrid.use_history=no"])
+    assert parsed == {"mf": {"embedding_dim": "64", "l2": "0.1"},
+                      "hybrid": {"use_history": "no"}}
+    assert config_with_overrides("hybrid", parsed["hybrid"]).use_history is False
+
+
+@pytest.mark.parametrize("flag", ["embedding_dim=64", "mf.embedding_dim", ".x=1", "mf.=1"])
+def test_parse_hparam_flags_rejects_malformed(flag: str) -> None:
+    with pytest.raises(ValueError, match="MODEL.KEY=VALUE"):
+        parse_hparam_flags([flag])
+
+
+def test_build_model_checks_name_and_config_type(vocab) -> None:
+    with pytest.raises(ValueError, match="unknown model"):
+        build_model("svd", vocab)
+    with pytest.raises(ValueError, match="RetrievalConfig"):
+        build_model("retrieval", vocab, DEFAULT_CONFIGS["mf"])

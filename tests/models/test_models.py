@@ -1,0 +1,173 @@
+"""The five models through their shared interface: loss, learning, shapes, OOV, TFLite."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from recsys import features as F
+from trainer.config import config_with_overrides
+from trainer.evaluation import model_top_k_metrics
+from trainer.models.base import RATING, RETRIEVAL
+from trainer.models.registry import MODEL_NAMES, build_model
+
+# What each model learns in `test_training_learns_the_pattern` (see conftest.make_features).
+PATTERN = {"mf": "random", "ranking": "random", "retrieval": "user", "hybrid": "user",
+           "sequential": "history"}
+KIND = {"mf": RATING, "ranking": RATING, "retrieval": RETRIEVAL, "hybrid": RETRIEVAL,
+        "sequential": RETRIEVAL}
+FAST = {"embedding_dim": "16", "learning_rate": "0.02"}
+
+
+def _model(name: str, vocab, **overrides: str):
+    return build_model(name, vocab, config_with_overrides(name, {**FAST, **overrides}))
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_loss_is_a_finite_scalar(name, vocab, features) -> None:
+    loss = _model(name, vocab).compute_loss(features, training=True)
+    assert loss.shape == () and np.isfinite(loss.numpy())
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_training_learns_the_pattern(name, vocab, make_features, catalogue) -> None:
+    model = _model(name, vocab)
+    data = make_features(512, seed=1, pattern=PATTERN[name])
+    before = float(model.compute_loss(data))
+    model.fit(tf.data.Dataset.from_tensor_slices(data).batch(64), epochs=15, verbose=0)
+    assert float(model.compute_loss(data)) < 0.5 * before
+    if model.kind == RATING:  # ratings are 1 or 5: an RMSE well under 2 needs the pattern
+        errors = model.predict_rating(data) - data[F.RATING]
+        assert float(tf.sqrt(tf.reduce_mean(errors**2))) < 1.0
+    else:  # the pattern's movie should rank first among all movies
+        metrics = model_top_k_metrics(model, data, catalogue, data[F.MOVIE_INDEX].numpy(),
+                                      np.zeros((512, vocab.movies), bool), k=1, batch_size=100)
+        assert metrics["hit_rate_at_1"] > 0.8
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_interface_shapes(name, vocab, features, catalogue) -> None:
+    model = _model(name, vocab)
+    assert model.kind == KIND[name]
+    queries = model.query_embeddings(features)
+    candidates = model.candidate_embeddings(catalogue)
+    assert queries.shape[0] == 16 and candidates.shape[0] == vocab.movies
+    assert model.score(queries, candidates).shape == (16, vocab.movies)
+    assert model.item_embeddings(catalogue).shape == (vocab.movies, 16)
+    if model.kind == RATING:
+        assert model.predict_rating(features).shape == (16,)
+        assert model(features).shape == (16,)
+    else:
+        assert queries.shape[1] == candidates.shape[1] == 16
+
+
+def test_rating_models_query_side_dims(vocab, features, catalogue) -> None:
+    mf = _model("mf", vocab)  # [vector, 1] x [vector, movie bias]
+    assert mf.query_embeddings(features).shape == (16, 17)
+    assert mf.candidate_embeddings(catalogue).shape == (vocab.movies, 17)
+    ranking = _model("ranking", vocab)  # user tower + timestamp
+    assert ranking.query_embeddings(features).shape == (16, 17)
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_out_of_vocabulary_ids_work(name, vocab, oov_features) -> None:
+    model = _model(name, vocab)
+    assert np.isfinite(model.compute_loss(oov_features).numpy())
+    assert np.isfinite(model.query_embeddings(oov_features).numpy()).all()
+    assert np.isfinite(model.candidate_embeddings(oov_features).numpy()).all()
+
+
+def test_mf_scores_rank_like_predicted_ratings(vocab, features, catalogue) -> None:
+    model = _model("mf", vocab)
+    scores = model.score(model.query_embeddings(features), model.candidate_embeddings(catalogue))
+    for movie in (0, 5, vocab.movies - 1):
+        pairs = dict(features, **{F.MOVIE_INDEX: tf.fill([16], tf.constant(movie, tf.int64))})
+        user_bias = model.user_bias(features[F.USER_INDEX])[:, 0]
+        np.testing.assert_allclose(
+            scores[:, movie] + model.global_bias + user_bias, model.predict_rating(pairs),
+            rtol=1e-5,
+        )
+
+
+def test_mf_l2_penalises_vectors_and_biases(vocab, features) -> None:
+    model = _model("mf", vocab, l2="0.5", bias_l2="0.5")
+    model.predict_rating(features)
+    assert len(model.losses) == 4 and all(float(loss) > 0 for loss in model.losses)
+    unregularised = _model("mf", vocab, l2="0", bias_l2="0")
+    unregularised.predict_rating(features)
+    assert unregularised.losses == []
+
+
+def test_ranking_score_matches_predict_rating(vocab, features, catalogue) -> None:
+    model = _model("ranking", vocab)
+    scores = model.score(model.query_embeddings(features), model.candidate_embeddings(catalogue))
+    for movie in (0, vocab.movies - 1):
+        pairs = dict(features, **{
+            F.MOVIE_INDEX: tf.fill([16], tf.constant(movie, tf.int64)),
+            F.GENRES_MULTI_HOT: tf.repeat(catalogue[F.GENRES_MULTI_HOT][movie:movie + 1], 16, 0),
+            F.YEAR_BUCKET: tf.fill([16], catalogue[F.YEAR_BUCKET][movie]),
+        })
+        np.testing.assert_allclose(scores[:, movie], model.predict_rating(pairs), rtol=1e-5)
+
+
+def test_ranking_uses_side_features_only_when_asked(vocab, features) -> None:
+    changed = dict(features, **{F.TIMESTAMP_SCALED: features[F.TIMESTAMP_SCALED] + 1.0,
+                                F.GENDER_INDEX: 1 - features[F.GENDER_INDEX]})
+    with_side = _model("ranking", vocab, dropout="0")
+    assert np.abs(with_side.predict_rating(features) - with_side.predict_rating(changed)).max() > 0
+    without = _model("ranking", vocab, use_side_features="false")
+    np.testing.assert_allclose(without.predict_rating(features), without.predict_rating(changed))
+
+
+@pytest.mark.parametrize("name", ["retrieval", "hybrid", "sequential"])
+def test_retrieval_towers_usable_alone(name, vocab, features, catalogue) -> None:
+    model = _model(name, vocab, normalize_embeddings="false")
+    np.testing.assert_allclose(model.query_model(features), model.query_embeddings(features))
+    np.testing.assert_allclose(model.candidate_model(catalogue),
+                               model.candidate_embeddings(catalogue))
+
+
+@pytest.mark.parametrize(("name", "uses_side_features"), [("retrieval", False), ("hybrid", True)])
+def test_hybrid_uses_demographics_and_content(name, uses_side_features, vocab, features) -> None:
+    model = _model(name, vocab)
+    changed = dict(features, **{F.GENDER_INDEX: 1 - features[F.GENDER_INDEX],
+                                F.GENRES_MULTI_HOT: 1 - features[F.GENRES_MULTI_HOT]})
+    for embed in (model.query_embeddings, model.candidate_embeddings):
+        differs = np.abs(embed(features) - embed(changed)).max() > 1e-6
+        assert differs == uses_side_features
+
+
+def test_duplicates_of_the_positive_are_not_negatives(vocab, features) -> None:
+    same_movie = dict(features, **{F.MOVIE_INDEX: tf.fill([16], tf.constant(3, tf.int64))})
+    removing = _model("retrieval", vocab)
+    assert float(removing.compute_loss(same_movie)) == pytest.approx(0.0, abs=1e-5)
+    keeping = _model("retrieval", vocab, remove_accidental_hits="false")
+    assert float(keeping.compute_loss(same_movie)) == pytest.approx(np.log(16), rel=1e-4)
+
+
+def test_normalised_embeddings_have_unit_norm(vocab, features) -> None:
+    model = _model("retrieval", vocab)
+    np.testing.assert_allclose(tf.norm(model.query_embeddings(features), axis=1), 1.0, rtol=1e-5)
+
+
+@pytest.mark.parametrize("kind", ["bow", "cnn", "gru"])
+def test_sequential_query_converts_to_tflite_builtins(kind, vocab, features) -> None:
+    model = _model("sequential", vocab, history_encoder=kind)
+    history = features[F.HISTORY_INDEX]
+
+    @tf.function(input_signature=[tf.TensorSpec([None, F.HISTORY_LENGTH], tf.int64)])
+    def query(history_index):
+        return model.query_embeddings({F.HISTORY_INDEX: history_index})
+
+    converter = tf.lite.TFLiteConverter.from_concrete_functions(
+        [query.get_concrete_function()], model
+    )
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    interpreter = tf.lite.Interpreter(model_content=converter.convert())
+    interpreter.resize_tensor_input(0, history.shape)
+    interpreter.allocate_tensors()
+    interpreter.set_tensor(interpreter.get_input_details()[0]["index"], history.numpy())
+    interpreter.invoke()
+    output = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+    np.testing.assert_allclose(output, query(history), atol=1e-5)

@@ -1,0 +1,159 @@
+"""Hyper-parameters of the five models: one frozen dataclass each, with string overrides.
+
+The CLI passes overrides as ``--hparam mf.embedding_dim=64``; `parse_hparam_flags` splits those
+per model and `config_with_overrides` applies them, parsing each value to its field's type.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from collections.abc import Mapping, Sequence
+
+OPTIMIZERS = ("adam", "adagrad")
+HISTORY_ENCODERS = ("bow", "cnn", "gru")
+
+
+def _check(condition: bool, message: str) -> None:
+    if not condition:
+        raise ValueError(message)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingConfig:
+    """Fields every model has: the optimiser and the training loop."""
+
+    learning_rate: float = 0.01
+    optimizer: str = "adam"
+    epochs: int = 5
+    batch_size: int = 1024
+
+    def __post_init__(self) -> None:
+        _check(self.optimizer in OPTIMIZERS, f"optimizer must be one of {OPTIMIZERS}")
+        _check(self.learning_rate > 0, "learning_rate must be > 0")
+        _check(self.epochs > 0 and self.batch_size > 0, "epochs and batch_size must be > 0")
+
+
+@dataclasses.dataclass(frozen=True)
+class MFConfig(TrainingConfig):
+    embedding_dim: int = 32
+    l2: float = 0.02  # per-example L2 on the looked-up user/movie vectors
+    bias_l2: float = 0.001
+    rating_mean: float = 3.5  # initial global bias: MovieLens ratings average ~3.5
+    learning_rate: float = 0.005
+    epochs: int = 20
+    batch_size: int = 512
+
+
+@dataclasses.dataclass(frozen=True)
+class RetrievalConfig(TrainingConfig):
+    embedding_dim: int = 64
+    l2: float = 0.0
+    temperature: float = 0.1  # used with L2-normalised embeddings (cosine scores)
+    normalize_embeddings: bool = True
+    remove_accidental_hits: bool = True
+    learning_rate: float = 0.005
+    epochs: int = 10
+    batch_size: int = 1024
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check(self.temperature > 0, "temperature must be > 0")
+
+
+@dataclasses.dataclass(frozen=True)
+class RankingConfig(TrainingConfig):
+    embedding_dim: int = 32
+    feature_dim: int = 8  # embedding size of each side feature (gender, genres, ...)
+    hidden_units: tuple[int, ...] = (128, 64)
+    dropout: float = 0.1
+    l2: float = 0.01
+    use_side_features: bool = True
+    rating_mean: float = 3.5
+    learning_rate: float = 0.002
+    epochs: int = 10
+    batch_size: int = 1024
+
+
+@dataclasses.dataclass(frozen=True)
+class HybridConfig(RetrievalConfig):
+    feature_dim: int = 16
+    id_dropout: float = 0.1  # share of ids replaced by OOV in training, teaching the cold path
+    use_history: bool = True
+    history_encoder: str = "bow"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check(self.history_encoder in HISTORY_ENCODERS, f"history_encoder: {HISTORY_ENCODERS}")
+        _check(0.0 <= self.id_dropout < 1.0, "id_dropout must be in [0, 1)")
+
+
+@dataclasses.dataclass(frozen=True)
+class SequentialConfig(RetrievalConfig):
+    history_encoder: str = "gru"
+    cnn_kernel_size: int = 3
+    use_user_tower: bool = False  # history only: works for users unseen in training
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check(self.history_encoder in HISTORY_ENCODERS, f"history_encoder: {HISTORY_ENCODERS}")
+        _check(self.cnn_kernel_size > 0, "cnn_kernel_size must be > 0")
+
+
+DEFAULT_CONFIGS: dict[str, TrainingConfig] = {
+    "mf": MFConfig(),
+    "retrieval": RetrievalConfig(),
+    "ranking": RankingConfig(),
+    "hybrid": HybridConfig(),
+    "sequential": SequentialConfig(),
+}
+
+
+def _parse_value(text: str, field_type: typing.Any) -> typing.Any:
+    if field_type is bool:
+        lowered = text.strip().lower()
+        if lowered not in ("true", "false", "1", "0", "yes", "no"):
+            raise ValueError(f"not a boolean: {text!r}")
+        return lowered in ("true", "1", "yes")
+    if typing.get_origin(field_type) is tuple:
+        (item_type, _) = typing.get_args(field_type)
+        return tuple(item_type(part) for part in text.split(",") if part.strip())
+    return field_type(text)
+
+
+def config_with_overrides(name: str, overrides: Mapping[str, str]) -> TrainingConfig:
+    """The default config of model `name` with `overrides` (field -> string value) applied.
+
+    Tuples are written comma-separated (``hidden_units=256,64``), booleans as true/false.
+    Raises ValueError naming the unknown model, unknown field or unparsable value.
+    """
+    if name not in DEFAULT_CONFIGS:
+        raise ValueError(f"unknown model {name!r}; expected one of {sorted(DEFAULT_CONFIGS)}")
+    config = DEFAULT_CONFIGS[name]
+    field_types = typing.get_type_hints(type(config))
+    parsed = {}
+    for key, text in overrides.items():
+        if key not in field_types:
+            raise ValueError(
+                f"unknown hyper-parameter {name}.{key}; known: {sorted(field_types)}"
+            )
+        try:
+            parsed[key] = _parse_value(text, field_types[key])
+        except ValueError as error:
+            raise ValueError(f"bad value {text!r} for {name}.{key}: {error}") from error
+    try:
+        return dataclasses.replace(config, **parsed)
+    except ValueError as error:
+        raise ValueError(f"invalid {name} hyper-parameters {dict(overrides)}: {error}") from error
+
+
+def parse_hparam_flags(flags: Sequence[str]) -> dict[str, dict[str, str]]:
+    """Splits ``["mf.embedding_dim=64", ...]`` into ``{"mf": {"embedding_dim": "64"}}``."""
+    per_model: dict[str, dict[str, str]] = {}
+    for flag in flags:
+        target, sep, value = flag.partition("=")
+        model, dot, key = target.strip().partition(".")
+        if not (sep and dot and model and key):
+            raise ValueError(f"expected MODEL.KEY=VALUE, got {flag!r}")
+        per_model.setdefault(model, {})[key] = value.strip()
+    return per_model

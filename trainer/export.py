@@ -1,0 +1,200 @@
+"""One SavedModel layout for all five models: raw strings in, the Transform graph embedded.
+
+Signatures (B = batch, K = top_k, D = embedding width):
+
+| name               | inputs                                              | outputs                          |
+| ------------------ | --------------------------------------------------- | -------------------------------- |
+| recommend          | user_id [B], history [B, H], exclude_movie_ids [B, E] | movie_ids [B, K], scores [B, K]  |
+| predict_rating     | user_id [B], movie_id [B]  (rating models only)     | predicted_rating [B]             |
+| serving_default    | = recommend (retrieval models) or predict_rating (rating models) |                     |
+| serving_tf_example | examples [B] serialized raw tf.Examples             | recommend's or predict_rating's  |
+| item_embeddings    | movie_id [B]                                        | embedding [B, D], known [B]      |
+| similar_items      | movie_id [B]                                        | movie_ids [B, K], scores [B, K], known [B] |
+
+String inputs use "" as padding. Unknown users fall back to the out-of-vocabulary embedding;
+history given in the request replaces the stored one (for a new user); unknown movies are
+`known=False` and get the most popular movies (the vocabulary is frequency-ordered) with
+score 0 from `similar_items`, never an error.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+import tensorflow_transform as tft
+
+from recsys import features as F
+from trainer.models.base import RATING, RecommenderModel
+
+Features = dict[str, tf.Tensor]
+STRING_LIST = tf.TensorSpec([None, None], tf.string)
+STRING_BATCH = tf.TensorSpec([None], tf.string)
+
+
+class ServingModule(tf.Module):
+    """Wraps a trained model with the Transform layer and the lookup tables serving needs.
+
+    `users` holds per-user side features and latest history gathered at training time
+    ([U + 1, ...], last row = unknown user), so a request needs only ids.
+    """
+
+    def __init__(
+        self,
+        model: RecommenderModel,
+        tf_transform_output: tft.TFTransformOutput,
+        catalogue: Features,
+        users: Features,
+        top_k: int,
+    ):
+        super().__init__()
+        self.model = model
+        self.tft_layer = tf_transform_output.transform_features_layer()
+        self._raw_spec = {
+            name: spec for name, spec in tf_transform_output.raw_feature_spec().items()
+            if name != F.LABEL}
+        self.top_k = top_k
+        self.movie_ids = tf.constant(tf_transform_output.vocabulary_by_name(F.MOVIE_VOCAB))
+        self.catalogue = catalogue
+        self.users = users
+        self.candidates = tf.constant(model.candidate_embeddings(catalogue))
+        self.item_vectors = tf.constant(
+            tf.math.l2_normalize(model.item_embeddings(catalogue), axis=-1))
+        if model.kind == RATING:  # saving traces every tf.function attribute: only if usable
+            self.predict_rating = tf.function(
+                self._predict_rating, input_signature=[STRING_BATCH, STRING_BATCH])
+
+    # -- raw ids -> transformed features -------------------------------------------------
+    def _transform(self, raw: Features) -> Features:
+        """Runs the Transform graph on partial raw features, defaulting the absent ones."""
+        batch = tf.shape(next(iter(raw.values())), out_type=tf.int64)[0]
+        complete = {}
+        for name, spec in self._raw_spec.items():
+            if name in raw:
+                complete[name] = raw[name]
+            elif isinstance(spec, tf.io.VarLenFeature):
+                complete[name] = tf.SparseTensor(
+                    tf.zeros([0, 2], tf.int64), tf.zeros([0], spec.dtype), [batch, 0])
+            else:
+                default = "" if spec.dtype == tf.string else 0
+                complete[name] = tf.fill([batch, 1], tf.constant(default, spec.dtype))
+        return self.tft_layer(complete)
+
+    def _query_features(self, user_id: tf.Tensor, history: tf.Tensor) -> Features:
+        transformed = self._transform({
+            F.USER_ID: tf.expand_dims(user_id, 1), F.HISTORY: _strings_to_sparse(history)})
+        user_index = tf.minimum(transformed[F.USER_INDEX], self._unknown_user)
+        features = {name: tf.gather(table, user_index) for name, table in self.users.items()}
+        features[F.USER_INDEX] = transformed[F.USER_INDEX]
+        given = transformed[F.HISTORY_LENGTH_FEATURE] > 0
+        for name in (F.HISTORY_INDEX, F.HISTORY_LENGTH_FEATURE):
+            features[name] = _where_rows(given, transformed[name], features[name])
+        return features
+
+    @property
+    def _unknown_user(self) -> tf.Tensor:
+        return tf.shape(self.users[F.HISTORY_LENGTH_FEATURE], out_type=tf.int64)[0] - 1
+
+    def _movie_index(self, movie_id: tf.Tensor) -> tf.Tensor:
+        transformed = self._transform({F.MOVIE_ID: tf.expand_dims(movie_id, 1)})
+        return transformed[F.MOVIE_INDEX]
+
+    # -- scoring ---------------------------------------------------------------------------
+    def _top_k(self, query: Features, exclude: tf.Tensor) -> Features:
+        scores = self.model.score(self.model.query_embeddings(query), self.candidates)
+        scores = tf.where(exclude, tf.constant(-1e9, scores.dtype), scores)
+        top = tf.math.top_k(scores, k=self.top_k)
+        return {"movie_ids": tf.gather(self.movie_ids, top.indices), "scores": top.values}
+
+    def _exclusion_mask(self, movie_ids: tf.Tensor) -> tf.Tensor:
+        """[B, E] movie ids ("" = padding) -> [B, M] True where a movie is excluded."""
+        sparse = _strings_to_sparse(movie_ids)
+        index = self._movie_index(tf.reshape(sparse.values, [-1]))
+        num_movies = tf.shape(self.movie_ids, out_type=tf.int64)[0]
+        known = index < num_movies
+        rows = tf.boolean_mask(sparse.indices[:, 0], known)
+        hits = tf.stack([rows, tf.boolean_mask(index, known)], axis=1)
+        mask = tf.scatter_nd(hits, tf.ones_like(rows, tf.int32),
+                             tf.stack([tf.shape(movie_ids, out_type=tf.int64)[0], num_movies]))
+        return mask > 0
+
+    @tf.function(input_signature=[STRING_BATCH, STRING_LIST, STRING_LIST])
+    def recommend(self, user_id, history, exclude_movie_ids):
+        return self._top_k(
+            self._query_features(user_id, history), self._exclusion_mask(exclude_movie_ids))
+
+    def _predict_rating(self, user_id, movie_id):
+        features = self._query_features(user_id, tf.fill([tf.shape(user_id)[0], 0], ""))
+        features.update(self._movie_features(self._movie_index(movie_id)))
+        return {"predicted_rating": self.model.predict_rating(features)}
+
+    def _movie_features(self, movie_index: tf.Tensor) -> Features:
+        known = tf.minimum(movie_index, tf.shape(self.movie_ids, out_type=tf.int64)[0] - 1)
+        features = {name: tf.gather(self.catalogue[name], known)
+                    for name in (F.GENRES_MULTI_HOT, F.YEAR_BUCKET)}
+        features[F.MOVIE_INDEX] = movie_index
+        return features
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+    def serving_tf_example(self, examples):
+        features = self.tft_layer(tf.io.parse_example(examples, self._raw_spec))
+        if self.model.kind == RATING:
+            return {"predicted_rating": self.model.predict_rating(features)}
+        num_movies = tf.shape(self.movie_ids)[0]
+        no_exclusion = tf.zeros([tf.shape(examples)[0], num_movies], tf.bool)
+        return self._top_k(features, no_exclusion)
+
+    # -- item vectors ------------------------------------------------------------------------
+    def _lookup_items(self, movie_id: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        index = self._movie_index(movie_id)
+        known = index < tf.shape(self.movie_ids, out_type=tf.int64)[0]
+        return tf.where(known, index, 0), known
+
+    @tf.function(input_signature=[STRING_BATCH])
+    def item_embeddings(self, movie_id):
+        index, known = self._lookup_items(movie_id)
+        vectors = tf.gather(self.item_vectors, index)
+        return {"embedding": tf.where(known[:, None], vectors, 0.0), "known": known}
+
+    @tf.function(input_signature=[STRING_BATCH])
+    def similar_items(self, movie_id):
+        index, known = self._lookup_items(movie_id)
+        cosine = tf.matmul(tf.gather(self.item_vectors, index), self.item_vectors,
+                           transpose_b=True)
+        cosine = tf.tensor_scatter_nd_update(  # a movie is not similar to itself
+            cosine, tf.stack([tf.range(tf.size(index, out_type=tf.int64)), index], 1),
+            tf.fill(tf.shape(index), tf.constant(-2.0)))
+        top = tf.math.top_k(cosine, k=self.top_k)
+        popular = tf.range(self.top_k)[None, :]  # the vocabulary is frequency-ordered
+        indices = tf.where(known[:, None], top.indices, popular)
+        scores = tf.where(known[:, None], top.values, 0.0)
+        return {"movie_ids": tf.gather(self.movie_ids, indices), "scores": scores,
+                "known": known}
+
+    def signatures(self) -> dict[str, tf.types.experimental.ConcreteFunction]:
+        main = self.predict_rating if self.model.kind == RATING else self.recommend
+        signatures = {
+            "serving_default": main.get_concrete_function(),
+            "recommend": self.recommend.get_concrete_function(),
+            "serving_tf_example": self.serving_tf_example.get_concrete_function(),
+            "item_embeddings": self.item_embeddings.get_concrete_function(),
+            "similar_items": self.similar_items.get_concrete_function(),
+        }
+        if self.model.kind == RATING:
+            signatures["predict_rating"] = self.predict_rating.get_concrete_function()
+        return signatures
+
+
+def export(module: ServingModule, export_dir: str) -> None:
+    """Writes the SavedModel with every signature (see the module docstring)."""
+    tf.saved_model.save(module, export_dir, signatures=module.signatures())
+
+
+def _strings_to_sparse(values: tf.Tensor) -> tf.SparseTensor:
+    """[B, N] strings with "" padding -> SparseTensor of the non-empty ones, packed to the left
+    in their order, as tf.io.parse_example returns a VarLenFeature."""
+    return tf.ragged.boolean_mask(values, tf.not_equal(values, "")).to_sparse()
+
+
+def _where_rows(condition: tf.Tensor, if_true: tf.Tensor, if_false: tf.Tensor) -> tf.Tensor:
+    """Row-wise select: condition [B], tensors [B, ...]."""
+    shape = tf.concat([tf.shape(condition), tf.ones([tf.rank(if_true) - 1], tf.int32)], 0)
+    return tf.where(tf.reshape(condition, shape), if_true, tf.cast(if_false, if_true.dtype))

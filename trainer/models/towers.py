@@ -1,0 +1,219 @@
+"""Building blocks shared by the five models: id embeddings, user/movie towers, history encoder.
+
+Every tower takes the dict of transformed features (see `recsys.features`, batch first) and
+returns one [B, D] tensor, so the models only choose which towers to combine.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+
+import tensorflow as tf
+
+from recsys import features as F
+from trainer.config import HISTORY_ENCODERS
+
+Features = Mapping[str, tf.Tensor]
+
+# Stands in for -inf in masked max-pooling; a finite value keeps gradients NaN-free.
+_MASKED_SCORE = -1e9
+
+
+@dataclasses.dataclass(frozen=True)
+class VocabSizes:
+    """Vocabulary sizes WITHOUT the OOV slot: index == size is the OOV index."""
+
+    users: int
+    movies: int
+    genders: int
+    occupations: int
+
+
+def id_embedding(
+    vocab_size: int, dim: int, l2: float = 0.0, name: str | None = None
+) -> tf.keras.layers.Embedding:
+    """Embedding with one extra row for the OOV index (== vocab_size).
+
+    The L2 penalty is an activity regulariser, i.e. the mean squared norm of the rows looked
+    up in the batch: the classic per-example matrix-factorisation regularisation, which
+    penalises each id in proportion to how often it is trained.
+    """
+    return tf.keras.layers.Embedding(
+        vocab_size + 1,
+        dim,
+        activity_regularizer=tf.keras.regularizers.l2(l2) if l2 > 0 else None,
+        name=name,
+    )
+
+
+def drop_ids(ids: tf.Tensor, oov_index: int, rate: float, training: bool | None) -> tf.Tensor:
+    """In training, replaces a `rate` share of `ids` with the OOV index.
+
+    Trains the OOV row (and the side-feature path) on real data, so users and movies unseen in
+    training get a useful vector instead of a random, never-trained one.
+    """
+    if not training or rate <= 0:
+        return ids
+    dropped = tf.random.uniform(tf.shape(ids)) < rate
+    return tf.where(dropped, tf.constant(oov_index, ids.dtype), ids)
+
+
+class _ConcatTower(tf.keras.Model):
+    """Concatenates the parts a subclass computes; projects them to `embedding_dim` if needed."""
+
+    def __init__(self, embedding_dim: int, project: bool, name: str) -> None:
+        super().__init__(name=name)
+        self.projection = tf.keras.layers.Dense(embedding_dim) if project else None
+
+    def parts(self, features: Features, training: bool | None) -> list[tf.Tensor]:
+        raise NotImplementedError
+
+    def call(self, features: Features, training: bool | None = None) -> tf.Tensor:
+        """features -> [B, embedding_dim]."""
+        parts = self.parts(features, training)
+        x = tf.concat(parts, axis=1) if len(parts) > 1 else parts[0]
+        return self.projection(x) if self.projection is not None else x
+
+
+class HistoryEncoder(tf.keras.Model):
+    """Encodes history_index [B, L] (movie_index + 1, 0 = padding, newest last) to [B, D].
+
+    Kinds, as in TFLite Model Maker's recommendation spec:
+    - "bow": mean of the item embeddings;
+    - "cnn": causal 1-D convolution, then max-pooling over the real items;
+    - "gru": GRU whose final state is the encoding (unrolled: the length is fixed and small,
+      and an unrolled GRU converts to TFLite builtin ops).
+    Padding never changes the result: padded rows are zeroed (the same zeros the causal
+    convolution pads with), excluded from pooling, and skipped by the masked GRU, so
+    [0, 0, a, b] and [0, 0, 0, 0, a, b] encode alike. An empty history encodes to zeros.
+    """
+
+    def __init__(
+        self,
+        num_movies: int,
+        embedding_dim: int,
+        kind: str = "bow",
+        cnn_kernel_size: int = 3,
+        name: str = "history_encoder",
+    ) -> None:
+        super().__init__(name=name)
+        if kind not in HISTORY_ENCODERS:
+            raise ValueError(f"history encoder kind must be one of {HISTORY_ENCODERS}: {kind!r}")
+        self.kind = kind
+        # Rows: 0 padding, 1..M known movies, M + 1 the OOV movie.
+        self.embedding = tf.keras.layers.Embedding(num_movies + 2, embedding_dim)
+        self.conv = (
+            tf.keras.layers.Conv1D(embedding_dim, cnn_kernel_size, padding="causal",
+                                   activation="relu")
+            if kind == "cnn" else None
+        )
+        self.gru = tf.keras.layers.GRU(embedding_dim, unroll=True) if kind == "gru" else None
+
+    def call(self, history: tf.Tensor, training: bool | None = None) -> tf.Tensor:
+        """history [B, L] int64 -> [B, embedding_dim]."""
+        mask = tf.not_equal(history, 0)
+        weights = tf.cast(mask, tf.float32)[..., None]  # [B, L, 1]
+        x = self.embedding(history) * weights
+        if self.kind == "bow":
+            count = tf.maximum(tf.reduce_sum(weights, axis=1), 1.0)
+            return tf.reduce_sum(x, axis=1) / count
+        if self.kind == "cnn":
+            pooled = tf.reduce_max(tf.where(mask[..., None], self.conv(x), _MASKED_SCORE), axis=1)
+            return pooled * tf.reduce_max(weights, axis=1)  # zeros for an empty history
+        return self.gru(x, mask=mask, training=training)
+
+
+class UserTower(_ConcatTower):
+    """User (query-side) features -> [B, embedding_dim].
+
+    Parts: the user id embedding; optionally gender, occupation and age-bucket embeddings
+    (`feature_dim` each) and a `HistoryEncoder` over history_index. A single id or history
+    part is returned as is; several parts are concatenated and linearly projected.
+    """
+
+    def __init__(
+        self,
+        vocab: VocabSizes,
+        embedding_dim: int,
+        *,
+        use_id: bool = True,
+        use_demographics: bool = False,
+        history_encoder: HistoryEncoder | None = None,
+        feature_dim: int = 8,
+        l2: float = 0.0,
+        id_dropout: float = 0.0,
+        name: str = "user_tower",
+    ) -> None:
+        if not (use_id or use_demographics or history_encoder):
+            raise ValueError("UserTower needs at least one part")
+        project = use_demographics or (use_id and history_encoder is not None)
+        super().__init__(embedding_dim, project, name)
+        self._oov_user = vocab.users
+        self._id_dropout = id_dropout
+        self.user_embedding = id_embedding(vocab.users, embedding_dim, l2) if use_id else None
+        self.demographics = (
+            [
+                id_embedding(vocab.genders, feature_dim, name="gender_embedding"),
+                id_embedding(vocab.occupations, feature_dim, name="occupation_embedding"),
+                tf.keras.layers.Embedding(F.AGE_BUCKETS, feature_dim, name="age_embedding"),
+            ]
+            if use_demographics else []
+        )
+        self._demographic_keys = (
+            (F.GENDER_INDEX, F.OCCUPATION_INDEX, F.AGE_BUCKET) if use_demographics else ()
+        )
+        self.history_encoder = history_encoder
+
+    def parts(self, features: Features, training: bool | None) -> list[tf.Tensor]:
+        parts = []
+        if self.user_embedding is not None:
+            ids = drop_ids(features[F.USER_INDEX], self._oov_user, self._id_dropout, training)
+            parts.append(self.user_embedding(ids))
+        parts += [
+            layer(features[key])
+            for layer, key in zip(self.demographics, self._demographic_keys, strict=True)
+        ]
+        if self.history_encoder is not None:
+            parts.append(self.history_encoder(features[F.HISTORY_INDEX], training=training))
+        return parts
+
+
+class MovieTower(_ConcatTower):
+    """Movie (candidate-side) features -> [B, embedding_dim].
+
+    Parts: the movie id embedding; optionally (`use_content`) the genres multi-hot through a
+    bias-free dense layer (= sum of genre embeddings) and a year-bucket embedding, which are
+    concatenated and linearly projected. Reads only movie_index, genres_multi_hot and
+    year_bucket, so a catalogue dict works as input.
+    """
+
+    def __init__(
+        self,
+        vocab: VocabSizes,
+        embedding_dim: int,
+        *,
+        use_content: bool = False,
+        feature_dim: int = 8,
+        l2: float = 0.0,
+        id_dropout: float = 0.0,
+        name: str = "movie_tower",
+    ) -> None:
+        super().__init__(embedding_dim, use_content, name)
+        self._oov_movie = vocab.movies
+        self._id_dropout = id_dropout
+        self.movie_embedding = id_embedding(vocab.movies, embedding_dim, l2)
+        self.genre_projection = (
+            tf.keras.layers.Dense(feature_dim, use_bias=False) if use_content else None
+        )
+        self.year_embedding = (
+            tf.keras.layers.Embedding(F.YEAR_BUCKETS, feature_dim) if use_content else None
+        )
+
+    def parts(self, features: Features, training: bool | None) -> list[tf.Tensor]:
+        ids = drop_ids(features[F.MOVIE_INDEX], self._oov_movie, self._id_dropout, training)
+        parts = [self.movie_embedding(ids)]
+        if self.genre_projection is not None:
+            parts.append(self.genre_projection(features[F.GENRES_MULTI_HOT]))
+            parts.append(self.year_embedding(features[F.YEAR_BUCKET]))
+        return parts
