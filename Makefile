@@ -1,5 +1,5 @@
 # Developer entry points; each is a thin wrapper around one documented command.
-.PHONY: setup test test-fast lint
+.PHONY: setup test test-fast lint image push-image
 
 setup:  ## create .venv/ from the pinned lock file (idempotent)
 	bash scripts/setup.sh
@@ -12,3 +12,12 @@ test-fast:  ## everything but the end-to-end pipeline runs
 
 lint:
 	.venv/bin/ruff check .
+
+# The pipeline image, e.g. make image IMAGE=us-central1-docker.pkg.dev/PROJECT/recsys/pipeline:0.1.0
+IMAGE ?= recsys-pipeline:dev
+
+image:  ## build the pipeline image (Dockerfile)
+	docker build -t $(IMAGE) .
+
+push-image: image  ## push it; IMAGE must name a registry you can write to
+	docker push $(IMAGE)

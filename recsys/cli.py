@@ -13,7 +13,7 @@ import time
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from recsys import datasets, protocols  # noqa: E402
+from recsys import datasets, deploy_cli, protocols  # noqa: E402
 
 MODEL_NAMES = ("mf", "retrieval", "ranking", "hybrid", "sequential")
 # Errors raised inside Beam workers reach us wrapped in a RuntimeError whose text holds the
@@ -80,6 +80,7 @@ def _parser() -> argparse.ArgumentParser:
                      help="local Beam worker processes (default: %(default)s)")
     run.add_argument("--verbose", action="store_true", help="show TFX and Beam logs")
     run.set_defaults(handler=_run)
+    deploy_cli.register(commands)
     return parser
 
 
@@ -151,7 +152,7 @@ class _ProgressHandler(logging.Handler):
             seconds = time.monotonic() - self._started.get(node, time.monotonic())
             state = "cached" if self._cached else "done"
             print(f"  {node:<28} {state} ({seconds:.0f} s)", flush=True)
-        elif record.levelno >= logging.WARNING and not message.startswith(_KNOWN_WARNINGS):
+        elif record.levelno == logging.WARNING and not message.startswith(_KNOWN_WARNINGS):
             print(f"  warning: {message.splitlines()[0]}", file=sys.stderr, flush=True)
 
 
@@ -167,6 +168,8 @@ def _show_progress(verbose: bool) -> None:
 
     absl_logging.set_verbosity(absl_logging.INFO)
     absl = logging.getLogger("absl")
+    for handler in [h for h in absl.handlers if isinstance(h, _ProgressHandler)]:
+        absl.removeHandler(handler)  # a second main() in one process: one handler only
     absl.addHandler(_ProgressHandler())
     if not verbose:
         absl.propagate = False

@@ -1,0 +1,266 @@
+"""`recsys compile | submit | query`: the production path (Vertex AI Pipelines, TF Serving).
+
+Registered on recsys/cli.py's parser. Nothing heavy is imported at module import time:
+TensorFlow, TFX and the Vertex AI client load inside the handlers, after argument checks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import os
+import re
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from recsys import protocols, serving_client
+
+_IMAGE_PINNED = re.compile(r"^[^\s@]+(:[\w][\w.-]*|@sha256:[0-9a-f]{64})$")
+_CRON = re.compile(r"^(TZ=\S+ )?\S+( \S+){4}$")
+_DEFAULT_PIPELINE_FILE = "pipeline.json"
+
+
+class DeployError(Exception):
+    """A problem the user can fix; printed as one line, exit status 2."""
+
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _one_line_errors(handler: Handler) -> Handler:
+    """Reports DeployError/ServingError as recsys/cli.py reports CliError (which this module
+    cannot raise: recsys.cli imports it)."""
+
+    @functools.wraps(handler)
+    def wrapped(args: argparse.Namespace) -> int:
+        try:
+            return handler(args)
+        except (DeployError, serving_client.ServingError) as error:
+            print(f"recsys: error: {error}", file=sys.stderr)
+            return 2
+
+    return wrapped
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    """Adds compile, submit and query to the `recsys` sub-commands."""
+    _add_compile(commands)
+    _add_submit(commands)
+    _add_query(commands)
+
+
+# -- compile ---------------------------------------------------------------------------------
+def _add_compile(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "compile", help="compile the pipeline for Vertex AI Pipelines (KFP v2 JSON)")
+    parser.add_argument("--project", required=True, help="Google Cloud project")
+    parser.add_argument("--region", required=True, help="e.g. us-central1")
+    parser.add_argument("--pipeline-root", required=True, help="gs:// pipeline root")
+    parser.add_argument("--data-dir", required=True, help="gs:// raw MovieLens files")
+    parser.add_argument("--serving-dir",
+                        help="gs:// where Pushers write <model>/<version>/ "
+                             "(default: PIPELINE_ROOT/serving)")
+    parser.add_argument("--image", required=True,
+                        help="pipeline image with a tag or digest, e.g. "
+                             "us-docker.pkg.dev/P/recsys/pipeline:0.1.0")
+    parser.add_argument("--models", default=None, help="comma-separated (default: all five)")
+    parser.add_argument("--protocol", default=protocols.Protocol.TOPK.value,
+                        choices=[protocols.Protocol.TOPK.value, protocols.Protocol.RATING.value])
+    parser.add_argument("--beam-runner", choices=("direct", "dataflow"), default="direct",
+                        help="where Beam components run (default: %(default)s, in the step)")
+    parser.add_argument("--temp-location", "--temp_location", dest="temp_location",
+                        help="gs:// Dataflow temp location (with --beam-runner dataflow)")
+    parser.add_argument("--machine-type", "--machine_type", dest="machine_type",
+                        default="n1-standard-4", help="Dataflow worker type")
+    parser.add_argument("--max-num-workers", "--max_num_workers", dest="max_num_workers",
+                        type=int, default=4, help="Dataflow autoscaling cap")
+    parser.add_argument("--output", default=_DEFAULT_PIPELINE_FILE,
+                        help="pipeline JSON to write (default: %(default)s)")
+    parser.set_defaults(handler=_one_line_errors(_compile))
+
+
+def _compile(args: argparse.Namespace) -> int:
+    settings_kwargs = _compile_settings(args)
+    from pipeline import configs, kubeflow_v2_runner  # imports TensorFlow and TFX
+
+    if args.beam_runner == kubeflow_v2_runner.DATAFLOW:
+        beam_args = kubeflow_v2_runner.dataflow_beam_args(
+            args.project, args.region, args.temp_location, args.image,
+            args.machine_type, args.max_num_workers)
+    else:
+        beam_args = kubeflow_v2_runner.direct_beam_args()
+    settings = configs.PipelineSettings(beam_args=beam_args, **settings_kwargs)
+    job = kubeflow_v2_runner.compile_pipeline(settings, args.image, args.output)
+    tasks = job["pipelineSpec"]["root"]["dag"]["tasks"]
+    print(f"wrote {args.output}: {len(tasks)} steps, image {args.image}, "
+          f"Beam on {args.beam_runner}")
+    return 0
+
+
+def _compile_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """Checks compile's arguments; returns PipelineSettings fields except beam_args."""
+    from recsys.cli import MODEL_NAMES  # here: recsys.cli imports this module
+
+    serving_dir = args.serving_dir or f"{args.pipeline_root.rstrip('/')}/serving"
+    for flag, value in (("--pipeline-root", args.pipeline_root), ("--data-dir", args.data_dir),
+                        ("--serving-dir", serving_dir)):
+        _require_gcs(flag, value)
+    if not _IMAGE_PINNED.match(args.image):
+        raise DeployError(f"--image {args.image!r}: give a tag or @sha256 digest")
+    models = tuple(m.strip() for m in (args.models or ",".join(MODEL_NAMES)).split(","))
+    unknown = sorted(set(models) - set(MODEL_NAMES))
+    if unknown or not all(models):
+        raise DeployError(f"--models: unknown {unknown or 'empty name'}; choose from "
+                          f"{', '.join(MODEL_NAMES)}")
+    if args.beam_runner == "dataflow":
+        _require_gcs("--temp-location (needed by --beam-runner dataflow)", args.temp_location)
+        if args.max_num_workers < 1:
+            raise DeployError("--max-num-workers must be at least 1")
+    elif args.temp_location:
+        raise DeployError("--temp-location only applies to --beam-runner dataflow")
+    return {"data_dir": args.data_dir, "pipeline_root": args.pipeline_root,
+            "serving_dir": serving_dir, "models": models, "protocol": args.protocol}
+
+
+def _require_gcs(flag: str, value: str | None) -> None:
+    # Vertex AI steps run in containers that cannot see this machine's files.
+    if not value or not value.startswith("gs://") or len(value) <= len("gs://"):
+        raise DeployError(f"{flag}: expected a gs://BUCKET/... path, got {value!r}")
+
+
+# -- submit ----------------------------------------------------------------------------------
+def _add_submit(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("submit", help="run (or schedule) a compiled pipeline on "
+                                                "Vertex AI Pipelines")
+    parser.add_argument("--project", required=True)
+    parser.add_argument("--region", required=True)
+    parser.add_argument("--pipeline-spec", default=_DEFAULT_PIPELINE_FILE,
+                        help="JSON written by `recsys compile` (default: %(default)s)")
+    parser.add_argument("--display-name", help="default: the pipeline's name")
+    parser.add_argument("--service-account", help="service account the steps run as")
+    parser.add_argument("--schedule", metavar="CRON",
+                        help='create a schedule instead of one run, e.g. "0 3 * * *"')
+    parser.add_argument("--dry-run", action="store_true",
+                        help="print the request as JSON instead of sending it")
+    parser.set_defaults(handler=_one_line_errors(_submit))
+
+
+def _submit(args: argparse.Namespace) -> int:
+    request = submit_request(args)
+    if args.dry_run:
+        print(json.dumps(request, indent=2, sort_keys=True))
+        return 0
+    print(send_submit_request(request))
+    return 0
+
+
+def submit_request(args: argparse.Namespace) -> dict[str, Any]:
+    """What `submit` sends: PipelineJob arguments plus the schedule, if any."""
+    spec = _read_pipeline_spec(args.pipeline_spec)
+    if args.service_account is not None and "@" not in args.service_account:
+        raise DeployError(f"--service-account {args.service_account!r}: expected an email, "
+                          "e.g. pipelines@PROJECT.iam.gserviceaccount.com")
+    if args.schedule is not None and not _CRON.match(args.schedule):
+        raise DeployError(f"--schedule {args.schedule!r}: expected 5 cron fields, "
+                          'e.g. "0 3 * * *"')
+    display_name = args.display_name or spec["displayName"]
+    runtime = spec["runtimeConfig"]
+    return {
+        "project": args.project,
+        "location": args.region,
+        "display_name": display_name,
+        "template_path": os.path.abspath(args.pipeline_spec),
+        "pipeline_root": runtime["gcsOutputDirectory"],
+        "parameter_values": runtime.get("parameterValues", {}),
+        "service_account": args.service_account,
+        "schedule": None if args.schedule is None else {
+            "cron": args.schedule, "display_name": f"{display_name}-schedule"},
+    }
+
+
+def _read_pipeline_spec(path: str) -> dict[str, Any]:
+    try:
+        with open(path) as file:
+            spec = json.load(file)
+    except FileNotFoundError:
+        raise DeployError(f"--pipeline-spec {path}: no such file (run `recsys compile`)") from None
+    except ValueError as error:
+        raise DeployError(f"--pipeline-spec {path}: not JSON ({error})") from None
+    if "pipelineSpec" not in spec or "gcsOutputDirectory" not in spec.get("runtimeConfig", {}):
+        raise DeployError(f"--pipeline-spec {path}: not a pipeline job written by "
+                          "`recsys compile`")
+    return spec
+
+
+def send_submit_request(request: dict[str, Any]) -> str:
+    """Creates the PipelineJob (or its schedule) on Vertex AI; returns a line to print."""
+    import google.auth.exceptions
+    from google.cloud import aiplatform
+
+    try:
+        job = aiplatform.PipelineJob(
+            display_name=request["display_name"],
+            template_path=request["template_path"],
+            pipeline_root=request["pipeline_root"],
+            parameter_values=request["parameter_values"],
+            project=request["project"],
+            location=request["location"])
+        schedule = request["schedule"]
+        if schedule is None:
+            job.submit(service_account=request["service_account"])
+            return f"submitted {job.resource_name}"
+        created = job.create_schedule(
+            cron=schedule["cron"], display_name=schedule["display_name"],
+            service_account=request["service_account"])
+        return f"scheduled {created.resource_name} ({schedule['cron']})"
+    except google.auth.exceptions.DefaultCredentialsError:
+        raise DeployError("no Google Cloud credentials: run "
+                          "`gcloud auth application-default login`") from None
+
+
+# -- query -----------------------------------------------------------------------------------
+def _add_query(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("query", help="ask a TF Serving model (REST or gRPC)")
+    server = parser.add_mutually_exclusive_group(required=True)
+    server.add_argument("--url", help="REST endpoint, e.g. http://HOST:8501")
+    server.add_argument("--grpc", metavar="HOST:PORT", help="gRPC endpoint, e.g. HOST:8500")
+    parser.add_argument("--model", required=True, help="served model name, e.g. retrieval")
+    parser.add_argument("--user", help="user id")
+    parser.add_argument("--movie", help="movie id")
+    parser.add_argument("--history", default="", help="comma-separated movie ids (new users)")
+    parser.add_argument("--exclude", default="", help="comma-separated movie ids to skip")
+    parser.add_argument("--signature", choices=tuple(serving_client.SIGNATURE_INPUTS),
+                        help="default: recommend (--user), predict_rating (--user --movie), "
+                             "similar_items (--movie)")
+    parser.add_argument("--timeout", type=float, default=10.0, help="seconds")
+    parser.set_defaults(handler=_one_line_errors(_query))
+
+
+def _query(args: argparse.Namespace) -> int:
+    query = build_query(args)
+    if args.url:
+        result = serving_client.rest_predict(args.url, args.model, query, args.timeout)
+    else:
+        result = serving_client.grpc_predict(args.grpc, args.model, query, args.timeout)
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+def build_query(args: argparse.Namespace) -> serving_client.Query:
+    if args.user is None and args.movie is None:
+        raise DeployError("give --user, --movie or both")
+    signature = args.signature or serving_client.default_signature(args.user, args.movie)
+    query = serving_client.Query(
+        signature=signature, user_id=args.user, movie_id=args.movie,
+        history=_id_list(args.history), exclude_movie_ids=_id_list(args.exclude))
+    try:
+        serving_client.instance(query)
+    except ValueError as error:
+        raise DeployError(f"--signature: {error}") from None
+    return query
+
+
+def _id_list(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(",") if part.strip())
