@@ -1,8 +1,11 @@
 # Developer entry points; each is a thin wrapper around one documented command.
-.PHONY: setup test test-fast lint image push-image
+.PHONY: setup setup-benchmark test test-fast lint image push-image
 
 setup:  ## create .venv/ from the pinned lock file (idempotent)
 	bash scripts/setup.sh
+
+setup-benchmark: setup  ## add the optional peers of `recsys benchmark` (implicit, surprise)
+	.venv/bin/python -m pip install -q --no-deps --only-binary=:all: -r requirements/benchmark.txt
 
 test:  ## the full test suite, as CI runs it
 	.venv/bin/python -m pytest

@@ -6,7 +6,7 @@ Raw features (tf.Examples written by ``components.movielens_example_gen``), one 
 rating event:
 
 | name         | dtype  | shape  | meaning                                                     |
-| ------------ | ------ | ------ | ----------------------------------------------------------- |
+| --- | --- | --- | --- |
 | user_id      | bytes  | [1]    | GroupLens user id, as written in the ratings file           |
 | movie_id     | bytes  | [1]    | GroupLens movie id                                          |
 | rating       | float  | [1]    | explicit rating (0.5-5); the label of rating models         |
@@ -21,19 +21,19 @@ rating event:
 
 Transformed features (``transform.preprocessing.preprocessing_fn``):
 
-| name               | dtype   | shape               | meaning                                        |
-| ------------------ | ------- | ------------------- | ---------------------------------------------- |
-| user_index         | int64   | [B]                 | 0..U-1 known users, U = out-of-vocabulary      |
-| movie_index        | int64   | [B]                 | 0..M-1 known movies, M = out-of-vocabulary     |
-| rating             | float32 | [B]                 | label, passed through                          |
-| genres_multi_hot   | float32 | [B, GENRE_SLOTS]    | one slot per genre, last slot = other          |
-| gender_index       | int64   | [B]                 | vocabulary index, OOV = vocabulary size        |
-| occupation_index   | int64   | [B]                 | vocabulary index, OOV = vocabulary size        |
-| age_bucket         | int64   | [B]                 | 0..AGE_BUCKETS-1 quantile bucket               |
-| year_bucket        | int64   | [B]                 | 0..YEAR_BUCKETS-1 quantile bucket              |
-| timestamp_scaled   | float32 | [B]                 | timestamp scaled to [0, 1] over the training data |
-| history_index      | int64   | [B, HISTORY_LENGTH] | movie_index + 1 of each history item, 0 = padding, newest last |
-| history_length     | int64   | [B]                 | number of real (non-padding) history items     |
+| name | dtype | shape | meaning |
+| --- | --- | --- | --- |
+| user_index | int64 | [B] | 0..U-1 known users, U = out-of-vocabulary |
+| movie_index | int64 | [B] | 0..M-1 known movies, M = out-of-vocabulary |
+| rating | float32 | [B] | label, passed through |
+| genres_multi_hot | float32 | [B, GENRE_SLOTS] | one slot per genre, last slot = other |
+| gender_index | int64 | [B] | vocabulary index, OOV = vocabulary size |
+| occupation_index | int64 | [B] | vocabulary index, OOV = vocabulary size |
+| age_bucket | int64 | [B] | 0..AGE_BUCKETS-1 quantile bucket |
+| year_bucket | int64 | [B] | 0..YEAR_BUCKETS-1 quantile bucket |
+| timestamp_scaled | float32 | [B] | timestamp scaled to [0, 1] over the training data |
+| history_index | int64 | [B, HISTORY_LENGTH] | movie_index + 1 per item, 0 = padding, newest last |
+| history_length | int64 | [B] | number of real (non-padding) history items |
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ RATING_TEST_FRACTION = 0.2
 DEFAULT_SEED = 42
 
 
-class Protocol(str, enum.Enum):
+class Protocol(enum.StrEnum):
     TOPK = "topk"
     RATING = "rating"
     PRESPLIT = "presplit"

@@ -13,6 +13,7 @@ from ml_metadata.proto import metadata_store_pb2
 from trainer.task import METRICS_FILE
 
 Execution = metadata_store_pb2.Execution
+Event = metadata_store_pb2.Event
 STATE_NAMES = {value: name for name, value in Execution.State.items()}
 
 
@@ -59,7 +60,7 @@ def _node_names(store, executions) -> dict[int, str]:
 
 def _outputs(store, execution_ids: list[int]) -> dict[int, dict[str, list]]:
     events = [e for e in store.get_events_by_execution_ids(execution_ids)
-              if e.type in (metadata_store_pb2.Event.OUTPUT, metadata_store_pb2.Event.DECLARED_OUTPUT)]
+              if e.type in (Event.OUTPUT, Event.DECLARED_OUTPUT)]
     artifacts = {a.id: a for a in store.get_artifacts_by_id([e.artifact_id for e in events])}
     outputs: dict[int, dict[str, list]] = {}
     for event in events:

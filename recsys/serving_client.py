@@ -125,7 +125,7 @@ def build_grpc_request(model: str, query: Query) -> predict_pb2.PredictRequest:
     request.model_spec.signature_name = query.signature
     for name, value in instance(query).items():
         values = value if name in _LIST_INPUTS else [value]
-        dims = [len(values)]
+        dims = [1, len(values)] if name in _LIST_INPUTS else [1]
         request.inputs[name].CopyFrom(tensor_pb2.TensorProto(
             dtype=types_pb2.DT_STRING,
             tensor_shape=tensor_shape_pb2.TensorShapeProto(

@@ -2,14 +2,14 @@
 
 Signatures (B = batch, K = top_k, D = embedding width):
 
-| name               | inputs                                              | outputs                          |
-| ------------------ | --------------------------------------------------- | -------------------------------- |
-| recommend          | user_id [B], history [B, H], exclude_movie_ids [B, E] | movie_ids [B, K], scores [B, K]  |
-| predict_rating     | user_id [B], movie_id [B]  (rating models only)     | predicted_rating [B]             |
-| serving_default    | = recommend (retrieval models) or predict_rating (rating models) |                     |
-| serving_tf_example | examples [B] serialized raw tf.Examples             | recommend's or predict_rating's  |
-| item_embeddings    | movie_id [B]                                        | embedding [B, D], known [B]      |
-| similar_items      | movie_id [B]                                        | movie_ids [B, K], scores [B, K], known [B] |
+| name | inputs | outputs |
+| --- | --- | --- |
+| recommend | user_id [B], history [B, H], exclude_movie_ids [B, E] | movie_ids, scores [B, K] |
+| predict_rating | user_id [B], movie_id [B]  (rating models only) | predicted_rating [B] |
+| serving_default | = recommend (retrieval models) or predict_rating (rating models) |  |
+| serving_tf_example | examples [B] serialized raw tf.Examples | recommend's or predict_rating's |
+| item_embeddings | movie_id [B] | embedding [B, D], known [B] |
+| similar_items | movie_id [B] | movie_ids [B, K], scores [B, K], known [B] |
 
 String inputs use "" as padding. Unknown users fall back to the out-of-vocabulary embedding;
 history given in the request replaces the stored one (for a new user); unknown movies are

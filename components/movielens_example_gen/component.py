@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from tfx.components.example_gen import driver, utils
+from tfx.components.example_gen import utils
+from tfx.components.example_gen.component import FileBasedExampleGen
 from tfx.dsl.components.base import base_beam_component, executor_spec
 from tfx.proto import example_gen_pb2
 from tfx.types import channel, standard_artifacts, standard_component_specs
@@ -24,15 +25,16 @@ class MovieLensExampleGenSpec(standard_component_specs.FileBasedExampleGenSpec):
     }
 
 
-class MovieLensExampleGen(base_beam_component.BaseBeamComponent):
+class MovieLensExampleGen(FileBasedExampleGen):
     """Reads a raw MovieLens directory into `train`/`eval` tf.Examples (recsys/features.py).
 
-    The FileBasedDriver fingerprints the input files, so a changed file invalidates the cache.
+    A FileBasedExampleGen so that every orchestrator runs its driver (LocalDagRunner through
+    DRIVER_CLASS, Vertex through the pre-cache-check hook it adds for this class only): the
+    driver fingerprints the input files, so a changed file invalidates the cache.
     """
 
     SPEC_CLASS = MovieLensExampleGenSpec
     EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(executor.Executor)
-    DRIVER_CLASS = driver.FileBasedDriver
 
     def __init__(
         self,
@@ -64,4 +66,5 @@ class MovieLensExampleGen(base_beam_component.BaseBeamComponent):
                 executor.EVAL_FILE_KEY: eval_file,
             },
         )
-        super().__init__(spec=spec)
+        # FileBasedExampleGen.__init__ would build its own spec without our parameters.
+        base_beam_component.BaseBeamComponent.__init__(self, spec=spec)

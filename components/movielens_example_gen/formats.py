@@ -2,11 +2,11 @@
 
 Supported layouts (detected from the files present in the input directory):
 
-| layout       | ratings                     | movies                         | users                   |
-| ------------ | --------------------------- | ------------------------------ | ----------------------- |
-| ml-100k      | u.data (tab-separated)      | u.item (`|`, Latin-1, 19 flags) | u.user (`|`)            |
-| ml-1m        | ratings.dat (`::`)          | movies.dat (`::`, Latin-1)     | users.dat (`::`)        |
-| ml-latest    | ratings.csv (header)        | movies.csv (CSV, UTF-8)        | none                    |
+| layout | ratings | movies | users |
+| --- | --- | --- | --- |
+| ml-100k | u.data (tab-separated) | u.item (` | `, Latin-1, 19 flags) | u.user (` | `) |
+| ml-1m | ratings.dat (`::`) | movies.dat (`::`, Latin-1) | users.dat (`::`) |
+| ml-latest | ratings.csv (header) | movies.csv (CSV, UTF-8) | none |
 
 ml-latest covers ml-latest-small, ml-20m and ml-25m. Every parse error raises
 `InputDataError` naming the file and the 1-based line, so a user sees
@@ -109,7 +109,8 @@ def split_title_year(raw_title: str) -> tuple[str, int]:
 
 def _ml100k_movie(fields: list[str]) -> Movie:
     if len(fields) != 5 + len(ML100K_GENRES):
-        raise ValueError(f"expected {5 + len(ML100K_GENRES)} '|'-separated fields, got {len(fields)}")
+        expected = 5 + len(ML100K_GENRES)
+        raise ValueError(f"expected {expected} '|'-separated fields, got {len(fields)}")
     title, year = split_title_year(fields[1])
     if not year:
         date_year = _RELEASE_DATE_YEAR.search(fields[2].strip())
@@ -213,7 +214,8 @@ def read_movies(data_dir: str, layout: Layout) -> dict[str, Movie]:
     path = os.path.join(data_dir, layout.movies_file)
     movies: dict[str, Movie] = {}
     for number, line in read_lines(path, layout.encoding, layout.header):
-        movie = _parse_row(path, number, line, lambda text: layout.parse_movie(layout.split_metadata(text)))
+        movie = _parse_row(
+            path, number, line, lambda text: layout.parse_movie(layout.split_metadata(text)))
         if movie.movie_id in movies:
             raise InputDataError(path, number, f"duplicate movie id {movie.movie_id!r}")
         movies[movie.movie_id] = movie
@@ -227,7 +229,8 @@ def read_users(data_dir: str, layout: Layout) -> dict[str, User] | None:
     path = os.path.join(data_dir, layout.users_file)
     users: dict[str, User] = {}
     for number, line in read_lines(path, layout.encoding):
-        user = _parse_row(path, number, line, lambda text: layout.parse_user(layout.split_metadata(text)))
+        user = _parse_row(
+            path, number, line, lambda text: layout.parse_user(layout.split_metadata(text)))
         if user.user_id in users:
             raise InputDataError(path, number, f"duplicate user id {user.user_id!r}")
         users[user.user_id] = user

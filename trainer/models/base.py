@@ -75,10 +75,14 @@ class RatingModel(RecommenderModel):
 
 
 class TwoTowerModel(RecommenderModel):
-    """A retrieval model: query tower x candidate tower, in-batch softmax (tfrs Retrieval).
+    """A retrieval model: query tower x candidate tower, softmax over the whole catalogue.
 
-    With `normalize_embeddings` both towers' outputs are L2-normalised, so scores are cosine
-    similarities and `temperature` sets how peaked the softmax is.
+    Every step scores each query against all M catalogue movies (a full softmax, exact for
+    MovieLens-sized catalogues: [B, M] logits). In-batch negatives would over-sample popular
+    movies as negatives and push them down the ranking; scoring the catalogue has no such
+    bias and needs no logQ correction. With `normalize_embeddings` both towers' outputs are
+    L2-normalised, so scores are cosine similarities and `temperature` sets how peaked the
+    softmax is.
     """
 
     kind = RETRIEVAL
@@ -87,26 +91,22 @@ class TwoTowerModel(RecommenderModel):
         self,
         query_model: tf.keras.Model,
         candidate_model: tf.keras.Model,
+        catalogue: Features,
         *,
         temperature: float = 1.0,
         normalize_embeddings: bool = False,
-        remove_accidental_hits: bool = True,
         name: str,
     ) -> None:
         super().__init__(name=name)
         self.query_model = query_model
         self.candidate_model = candidate_model
+        self._catalogue = dict(catalogue)
         self._normalize = normalize_embeddings
-        # Metrics over the whole catalogue (with seen items removed) live in
-        # trainer.evaluation; in-batch top-10 accuracy is the cheap running signal.
-        # Mean (not TFRS's default sum) over the batch: loss and L2 keep their balance
-        # whatever the batch size.
-        self.task = tfrs.tasks.Retrieval(
-            loss=tf.keras.losses.CategoricalCrossentropy(from_logits=True),
-            temperature=temperature,
-            remove_accidental_hits=remove_accidental_hits,
-            batch_metrics=[tf.keras.metrics.TopKCategoricalAccuracy(k=10, name="batch_top10")],
-        )
+        self._temperature = temperature
+        self.loss_fn = tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+        # Top-10 over the catalogue (seen movies included): the cheap running signal; the
+        # protocol metrics live in trainer.evaluation.
+        self.top10 = tf.keras.metrics.SparseTopKCategoricalAccuracy(k=10, name="top10")
 
     def _maybe_normalize(self, embeddings: tf.Tensor) -> tf.Tensor:
         return tf.math.l2_normalize(embeddings, axis=-1) if self._normalize else embeddings
@@ -122,14 +122,21 @@ class TwoTowerModel(RecommenderModel):
     def call(self, features: Features, training: bool | None = None) -> tf.Tensor:
         return self.query_embeddings(features, training=training)
 
-    def compute_loss(self, features: Features, training: bool = False) -> tf.Tensor:
-        """Scalar softmax loss of each query against the batch's movies.
+    @property
+    def metrics(self) -> list[tf.keras.metrics.Metric]:
+        return [self.top10]
 
-        Duplicates of the positive movie in the batch are not counted as negatives
-        (remove_accidental_hits uses movie_index as candidate id).
+    def compute_loss(self, features: Features, training: bool = False) -> tf.Tensor:
+        """Scalar mean softmax cross-entropy of the rated movie among all M movies.
+
+        A positive outside the catalogue (OOV movie_index M) has no logit: its row is skipped.
         """
-        return self.task(
+        logits = self.score(
             self.query_embeddings(features, training=training),
-            self.candidate_embeddings(features, training=training),
-            candidate_ids=features[F.MOVIE_INDEX],
-        )
+            self.candidate_embeddings(self._catalogue, training=training),
+        ) / self._temperature  # [B, M]
+        labels = features[F.MOVIE_INDEX]
+        known = labels < tf.shape(logits, out_type=labels.dtype)[1]
+        logits, labels = tf.boolean_mask(logits, known), tf.boolean_mask(labels, known)
+        self.top10.update_state(labels, logits)
+        return self.loss_fn(labels, logits)
