@@ -53,7 +53,6 @@ class RetrievalConfig(TrainingConfig):
     l2: float = 0.0
     temperature: float = 0.2  # used with L2-normalised embeddings (cosine scores)
     normalize_embeddings: bool = True
-    remove_accidental_hits: bool = True
     learning_rate: float = 0.005
     epochs: int = 6
     batch_size: int = 1024

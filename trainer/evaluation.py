@@ -65,6 +65,28 @@ def top_k_metrics(
     return metrics_from_ranks(held_out_ranks(scores, test_items, seen), k)
 
 
+def model_ranks(
+    model: RecommenderModel,
+    query_features: Mapping[str, np.ndarray],
+    catalogue: Mapping[str, np.ndarray],
+    test_items: np.ndarray,
+    seen: Seen,
+    batch_size: int = 256,
+) -> np.ndarray:
+    """[U] `held_out_ranks` of any model, scoring the catalogue for `batch_size` users at a time.
+
+    query_features holds one row per test user (its user-side transformed features).
+    """
+    candidates = model.candidate_embeddings(catalogue)
+    ranks = []
+    for start in range(0, len(test_items), batch_size):
+        rows = slice(start, start + batch_size)
+        queries = model.query_embeddings({key: v[rows] for key, v in query_features.items()})
+        scores = model.score(queries, candidates).numpy()
+        ranks.append(held_out_ranks(scores, test_items[rows], seen[rows]))
+    return np.concatenate(ranks)
+
+
 def model_top_k_metrics(
     model: RecommenderModel,
     query_features: Mapping[str, np.ndarray],
@@ -74,19 +96,16 @@ def model_top_k_metrics(
     k: int = 10,
     batch_size: int = 256,
 ) -> dict[str, float]:
-    """`top_k_metrics` of any model, scoring the catalogue for `batch_size` users at a time.
+    """`top_k_metrics` of any model (see `model_ranks`)."""
+    return metrics_from_ranks(
+        model_ranks(model, query_features, catalogue, test_items, seen, batch_size), k)
 
-    query_features holds one row per test user (its user-side transformed features).
-    """
-    candidates = model.candidate_embeddings(catalogue)
-    num_users = len(test_items)
-    ranks = []
-    for start in range(0, num_users, batch_size):
-        rows = slice(start, start + batch_size)
-        queries = model.query_embeddings({key: v[rows] for key, v in query_features.items()})
-        scores = model.score(queries, candidates).numpy()
-        ranks.append(held_out_ranks(scores, test_items[rows], seen[rows]))
-    return metrics_from_ranks(np.concatenate(ranks), k)
+
+def subset_hit_rate(ranks: np.ndarray, subset: np.ndarray, k: int = 10) -> dict[str, object]:
+    """{"hit_rate_at_K": HR@K over ranks[subset] or None when the subset is empty, "count"}."""
+    count = int(np.count_nonzero(subset))
+    hit_rate = float(np.mean(ranks[subset] <= k)) if count else None
+    return {f"hit_rate_at_{k}": hit_rate, "count": count}
 
 
 def rmse(predictions: np.ndarray | tf.Tensor, labels: np.ndarray | tf.Tensor) -> float:

@@ -94,3 +94,12 @@ def test_bad_arguments_are_one_line_errors(tmp_path, capsys, target, change, mes
     err = capsys.readouterr().err
     assert err.startswith("recsys: error: ") and message in err and err.count("\n") == 1
     assert not (tmp_path / "never.json").exists()
+
+
+def test_example_gen_runs_the_file_fingerprinting_driver_before_the_cache_check(dataflow_job):
+    spec = dataflow_job["pipelineSpec"]
+    executor = spec["root"]["dag"]["tasks"]["MovieLensExampleGen"]["componentRef"]["name"]
+    label = spec["components"][executor]["executorLabel"]
+    hook = spec["deploymentSpec"]["executors"][label]["container"]["lifecycle"]["preCacheCheck"]
+    assert "tfx.orchestration.kubeflow.v2.file_based_example_gen.driver" in " ".join(
+        hook["command"])

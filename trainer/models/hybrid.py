@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from trainer.config import HybridConfig
 from trainer.models.base import TwoTowerModel
-from trainer.models.towers import HistoryEncoder, MovieTower, UserTower, VocabSizes
+from trainer.models.towers import Features, HistoryEncoder, MovieTower, UserTower, VocabSizes
 
 
 class HybridTwoTower(TwoTowerModel):
@@ -16,7 +16,7 @@ class HybridTwoTower(TwoTowerModel):
     through a trained OOV row instead of an untrained one.
     """
 
-    def __init__(self, vocab: VocabSizes, config: HybridConfig, name: str = "hybrid") -> None:
+    def __init__(self, vocab: VocabSizes, config: HybridConfig, catalogue: Features, name: str = "hybrid") -> None:
         dim = config.embedding_dim
         history = (
             HistoryEncoder(vocab.movies, dim, config.history_encoder)
@@ -31,8 +31,8 @@ class HybridTwoTower(TwoTowerModel):
                 vocab, dim, use_content=True, feature_dim=config.feature_dim, l2=config.l2,
                 id_dropout=config.id_dropout,
             ),
+            catalogue,
             temperature=config.temperature,
             normalize_embeddings=config.normalize_embeddings,
-            remove_accidental_hits=config.remove_accidental_hits,
             name=name,
         )

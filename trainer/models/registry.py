@@ -5,13 +5,13 @@ from __future__ import annotations
 import tensorflow as tf
 
 from trainer.config import DEFAULT_CONFIGS, TrainingConfig
-from trainer.models.base import RecommenderModel
+from trainer.models.base import RETRIEVAL, RecommenderModel
 from trainer.models.hybrid import HybridTwoTower
 from trainer.models.mf import BiasedMatrixFactorization
 from trainer.models.ranking import DeepRanking
 from trainer.models.retrieval import TwoTowerRetrieval
 from trainer.models.sequential import SequentialNextItem
-from trainer.models.towers import VocabSizes
+from trainer.models.towers import Features, VocabSizes
 
 _CLASSES: dict[str, type[RecommenderModel]] = {
     "mf": BiasedMatrixFactorization,
@@ -32,11 +32,14 @@ def make_optimizer(config: TrainingConfig) -> tf.keras.optimizers.Optimizer:
 
 
 def build_model(
-    name: str, vocab: VocabSizes, config: TrainingConfig | None = None
+    name: str, vocab: VocabSizes, config: TrainingConfig | None = None,
+    catalogue: Features | None = None,
 ) -> RecommenderModel:
     """The model `name` built for `vocab`, compiled with the config's optimiser.
 
     `config` defaults to the model's DEFAULT_CONFIGS entry and must be of the same class.
+    Retrieval models need the `catalogue` (see trainer.data.catalogue): they train with a
+    softmax over all of its movies.
     """
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; expected one of {MODEL_NAMES}")
@@ -44,6 +47,11 @@ def build_model(
     config = config or default
     if type(config) is not type(default):
         raise ValueError(f"{name} needs a {type(default).__name__}, got {type(config).__name__}")
-    model = cls(vocab, config)
+    if cls.kind == RETRIEVAL:
+        if catalogue is None:
+            raise ValueError(f"{name} is a retrieval model: it needs the catalogue")
+        model = cls(vocab, config, catalogue)
+    else:
+        model = cls(vocab, config)
     model.compile(optimizer=make_optimizer(config))
     return model

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from trainer.config import RetrievalConfig
 from trainer.models.base import TwoTowerModel
-from trainer.models.towers import MovieTower, UserTower, VocabSizes
+from trainer.models.towers import Features, MovieTower, UserTower, VocabSizes
 
 
 class TwoTowerRetrieval(TwoTowerModel):
@@ -15,13 +15,13 @@ class TwoTowerRetrieval(TwoTowerModel):
     """
 
     def __init__(
-        self, vocab: VocabSizes, config: RetrievalConfig, name: str = "retrieval"
+        self, vocab: VocabSizes, config: RetrievalConfig, catalogue: Features, name: str = "retrieval"
     ) -> None:
         super().__init__(
             UserTower(vocab, config.embedding_dim, l2=config.l2),
             MovieTower(vocab, config.embedding_dim, l2=config.l2),
+            catalogue,
             temperature=config.temperature,
             normalize_embeddings=config.normalize_embeddings,
-            remove_accidental_hits=config.remove_accidental_hits,
             name=name,
         )

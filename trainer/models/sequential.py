@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from trainer.config import SequentialConfig
 from trainer.models.base import TwoTowerModel
-from trainer.models.towers import HistoryEncoder, MovieTower, UserTower, VocabSizes
+from trainer.models.towers import Features, HistoryEncoder, MovieTower, UserTower, VocabSizes
 
 
 class SequentialNextItem(TwoTowerModel):
@@ -16,7 +16,7 @@ class SequentialNextItem(TwoTowerModel):
     """
 
     def __init__(
-        self, vocab: VocabSizes, config: SequentialConfig, name: str = "sequential"
+        self, vocab: VocabSizes, config: SequentialConfig, catalogue: Features, name: str = "sequential"
     ) -> None:
         dim = config.embedding_dim
         encoder = HistoryEncoder(
@@ -27,8 +27,8 @@ class SequentialNextItem(TwoTowerModel):
                 vocab, dim, use_id=config.use_user_tower, history_encoder=encoder, l2=config.l2
             ),
             MovieTower(vocab, dim, l2=config.l2),
+            catalogue,
             temperature=config.temperature,
             normalize_embeddings=config.normalize_embeddings,
-            remove_accidental_hits=config.remove_accidental_hits,
             name=name,
         )
