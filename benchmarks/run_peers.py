@@ -68,15 +68,21 @@ def run_rating_peers(split: bdata.Split, suffix: str = "") -> dict[str, dict[str
 
 
 def format_table(results: dict[str, dict[str, Any]]) -> str:
-    """Plain-text table: peer, protocol, HR@10, NDCG@10, RMSE, fit s."""
-    header = f"{'peer':<22}{'protocol':<10}{'HR@10':>8}{'NDCG@10':>9}{'RMSE':>8}{'fit s':>9}"
+    """Plain-text table: name, protocol, HR@10, NDCG@10, RMSE, train (fit) s, model MB.
+
+    Serves peers (fit_seconds) and the pipeline's models (train_seconds, model_mb) alike.
+    """
+    header = (f"{'name':<22}{'protocol':<10}{'HR@10':>8}{'NDCG@10':>9}{'RMSE':>8}"
+              f"{'train s':>9}{'model MB':>10}")
     lines = [header, "-" * len(header)]
     for name, entry in results.items():
         if "error" in entry:
             lines.append(f"{name:<22}{entry['protocol']:<10}  {entry['error']}")
             continue
+        seconds = entry.get("train_seconds", entry.get("fit_seconds"))
         cells = [_cell(entry.get(f"hit_rate_at_{K}"), 8), _cell(entry.get(f"ndcg_at_{K}"), 9),
-                 _cell(entry.get("rmse"), 8), _cell(entry.get("fit_seconds"), 9, 2)]
+                 _cell(entry.get("rmse"), 8), _cell(seconds, 9, 2),
+                 _cell(entry.get("model_mb"), 10, 2)]
         lines.append(f"{name:<22}{entry['protocol']:<10}" + "".join(cells))
     return "\n".join(lines)
 

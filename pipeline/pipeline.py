@@ -1,5 +1,6 @@
-"""The DAG, and nothing else: ExampleGen -> StatisticsGen -> SchemaGen -> ExampleValidator ->
-Transform -> (Trainer -> Evaluator -> Pusher) for each model."""
+"""The DAG, and nothing else: ExampleGen -> StatisticsGen -> ImportSchemaGen (curated schema) ->
+ExampleValidator -> DataValidationGate (anomalies, drift) -> Transform -> (Trainer -> Evaluator ->
+Pusher) for each model."""
 
 from __future__ import annotations
 
@@ -8,8 +9,11 @@ import os
 import tensorflow_model_analysis as tfma
 from tfx import v1 as tfx
 
+from components.data_gate.component import validation_nodes
+from components.gcs_pusher.component import GcsPusher
 from components.movielens_example_gen.component import MovieLensExampleGen
 from pipeline import configs
+from recsys import tfma_metrics
 from trainer.models.base import RATING
 from trainer.models.registry import MODELS
 from trainer.task import HPARAMS_KEY, MODEL_NAME_KEY
@@ -19,21 +23,23 @@ def create_pipeline(
     settings: configs.PipelineSettings,
     metadata_connection_config=None,
 ) -> tfx.dsl.Pipeline:
-    code_version = configs.code_version()
     example_gen = MovieLensExampleGen(
         input_base=settings.data_dir, protocol=settings.protocol, seed=settings.seed,
-        train_file=settings.train_file, eval_file=settings.eval_file)
+        train_file=settings.train_file, eval_file=settings.eval_file,
+        quarantine_bad_rows=settings.quarantine_bad_rows,
+        max_bad_row_fraction=settings.max_bad_row_fraction)
     statistics = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
-    schema = tfx.components.SchemaGen(statistics=statistics.outputs["statistics"])
-    validator = tfx.components.ExampleValidator(
-        statistics=statistics.outputs["statistics"], schema=schema.outputs["schema"])
+    # Curated schema, ExampleValidator and a gate that stops the run on anomalies or drift.
+    validation, schema, gate = validation_nodes(
+        statistics.outputs["statistics"], settings.schema_file, settings.drift_threshold)
     transform = tfx.components.Transform(
         examples=example_gen.outputs["examples"], schema=schema.outputs["schema"],
         preprocessing_fn=configs.PREPROCESSING_FN,
-        custom_config={"code_version": code_version})
-    components = [example_gen, statistics, schema, validator, transform]
+        custom_config={"code_version": configs.code_version(configs.TRANSFORM_CODE)})
+    transform.add_upstream_node(gate)  # never on data the gate stopped
+    components = [example_gen, statistics, *validation, transform]
     for name in settings.models:
-        components += _model_branch(name, settings, transform, example_gen, code_version)
+        components += _model_branch(name, settings, transform, example_gen)
     return tfx.dsl.Pipeline(
         pipeline_name=configs.PIPELINE_NAME,
         pipeline_root=settings.pipeline_root,
@@ -44,7 +50,7 @@ def create_pipeline(
     )
 
 
-def _model_branch(name, settings, transform, example_gen, code_version) -> list:
+def _model_branch(name, settings, transform, example_gen) -> list:
     """Trainer -> Evaluator -> Pusher for one model, each node suffixed with the model name."""
     trainer = tfx.components.Trainer(
         run_fn=configs.RUN_FN,
@@ -52,40 +58,78 @@ def _model_branch(name, settings, transform, example_gen, code_version) -> list:
         transform_graph=transform.outputs["transform_graph"],
         schema=transform.outputs["post_transform_schema"],
         custom_config={MODEL_NAME_KEY: name, HPARAMS_KEY: settings.hparams.get(name, {}),
-                       "code_version": code_version},
+                       "code_version": configs.code_version(configs.TRAINER_CODE)},
     ).with_id(f"Trainer.{name}")
+    # The baseline: the latest model of the same name that its Evaluator blessed.
+    baseline = tfx.dsl.Resolver(
+        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model,
+                              producer_component_id=trainer.id),
+        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing,
+                                       producer_component_id=f"Evaluator.{name}"),
+    ).with_id(f"LatestBlessedModel.{name}")
     evaluator = tfx.components.Evaluator(
         examples=example_gen.outputs["examples"],
         model=trainer.outputs["model"],
-        eval_config=_eval_config(name),
+        baseline_model=baseline.outputs["model"],
+        eval_config=_eval_config(name, settings.gates[name]),
     ).with_id(f"Evaluator.{name}")
-    pusher = tfx.components.Pusher(
+    pusher = GcsPusher(
         model=trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],
-        push_destination=tfx.proto.PushDestination(
-            filesystem=tfx.proto.PushDestination.Filesystem(
-                base_directory=os.path.join(settings.serving_dir, name))),
+        destination=os.path.join(settings.serving_dir, name),  # gs://BUCKET/PREFIX or local
     ).with_id(f"Pusher.{name}")
-    return [trainer, evaluator, pusher]
+    return [trainer, baseline, evaluator, pusher]
 
 
-def _eval_config(name: str) -> tfma.EvalConfig:
-    """TFMA on the raw eval split through the model's serving_tf_example signature."""
+def _eval_config(name: str, gate: configs.Gate) -> tfma.EvalConfig:
+    """TFMA on the raw eval split through the model's serving_tf_example signature: protocol
+    TOPK metrics for every model, the rating error for rating models, thresholds from `gate`."""
     is_rating_model = MODELS[name][0].kind == RATING
-    model_spec = tfma.ModelSpec(
-        signature_name="serving_tf_example",
-        label_key="rating" if is_rating_model else None,
-        prediction_key="predicted_rating" if is_rating_model else "scores")
-    # Until the Hit-Rate@10 gate exists, the gate only checks that the model scored the
-    # whole eval split (TFMA blesses nothing without a threshold).
-    metrics = [tfma.MetricConfig(
-        class_name="ExampleCount",
-        threshold=tfma.MetricThreshold(
-            value_threshold=tfma.GenericValueThreshold(lower_bound={"value": 1})))]
+    model_specs = [
+        tfma.ModelSpec(name="candidate", signature_name="serving_tf_example",
+                       label_key="rating" if is_rating_model else None),
+        tfma.ModelSpec(name="baseline", signature_name="serving_tf_example",
+                       label_key="rating" if is_rating_model else None, is_baseline=True),
+    ]
+    higher, lower = tfma.MetricDirection.HIGHER_IS_BETTER, tfma.MetricDirection.LOWER_IS_BETTER
+    top_k = [
+        _metric("ExampleCount", lower_bound=1),
+        _metric("HitRateAtK", module=tfma_metrics.MODULE, lower_bound=gate.min_hit_rate,
+                change=(higher, -gate.max_hit_rate_drop)),
+        _metric("NDCGAtK", module=tfma_metrics.MODULE),
+        _metric("PopularityHitRateAtK", module=tfma_metrics.MODULE),
+        _metric("HitRateLiftAtK", module=tfma_metrics.MODULE,
+                lower_bound=0.0 if gate.beat_popularity else None),
+    ]
+    metrics_specs = [tfma.MetricsSpec(metrics=top_k)]
     if is_rating_model:
-        metrics.append(tfma.MetricConfig(class_name="MeanSquaredError"))
-    return tfma.EvalConfig(
-        model_specs=[model_spec],
-        metrics_specs=[tfma.MetricsSpec(metrics=metrics)],
-        slicing_specs=[tfma.SlicingSpec()],
-    )
+        metrics_specs.append(tfma.MetricsSpec(
+            output_names=["predicted_rating"],
+            metrics=[_metric("MeanSquaredError", upper_bound=gate.max_mse,
+                             change=(lower, gate.max_mse_increase))]))
+    return tfma.EvalConfig(model_specs=model_specs, metrics_specs=metrics_specs,
+                           slicing_specs=[tfma.SlicingSpec()])
+
+
+def _metric(
+    class_name: str,
+    module: str | None = None,
+    lower_bound: float | None = None,
+    upper_bound: float | None = None,
+    change: tuple[int, float] | None = None,
+) -> tfma.MetricConfig:
+    """A MetricConfig with optional value bounds and a change threshold vs the baseline."""
+    threshold = tfma.MetricThreshold()
+    if lower_bound is not None:
+        threshold.value_threshold.lower_bound.value = lower_bound
+    if upper_bound is not None:
+        threshold.value_threshold.upper_bound.value = upper_bound
+    if change is not None:
+        direction, absolute = change
+        threshold.change_threshold.direction = direction
+        threshold.change_threshold.absolute.value = absolute
+    config = tfma.MetricConfig(class_name=class_name, module=module or "")
+    if threshold.ByteSize():
+        config.threshold.CopyFrom(threshold)
+    return config

@@ -13,12 +13,19 @@ import time
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from recsys import datasets, deploy_cli, protocols  # noqa: E402
+from recsys import (  # noqa: E402
+    benchmark_cli,
+    datasets,
+    deploy_cli,
+    protocols,
+    serve_cli,  # noqa: E402
+)
 
 MODEL_NAMES = ("mf", "retrieval", "ranking", "hybrid", "sequential")
 # Errors raised inside Beam workers reach us wrapped in a RuntimeError whose text holds the
 # original "InputDataError: FILE:LINE: problem [while running 'Step']".
-_INPUT_ERROR = re.compile(r"InputDataError: (?P<message>.+?)(?: \[while running .*)?$", re.M)
+_INPUT_ERROR = re.compile(
+    r"(?:InputDataError|DataValidationError): (?P<message>.+?)(?: \[while running .*)?$", re.M)
 
 
 class CliError(Exception):
@@ -43,11 +50,12 @@ def main(argv: list[str] | None = None) -> int:
 
 def input_error_message(error: BaseException) -> str | None:
     """The located input problem inside `error` (or its causes), or None."""
+    from components.data_gate.errors import DataValidationError
     from components.movielens_example_gen.formats import InputDataError
 
     seen = error
     while seen is not None:
-        if isinstance(seen, InputDataError | datasets.DownloadError):
+        if isinstance(seen, InputDataError | DataValidationError | datasets.DownloadError):
             return str(seen)
         match = _INPUT_ERROR.search(str(seen))
         if match:
@@ -76,11 +84,25 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--eval-file", help="with --protocol presplit, e.g. u1.test")
     run.add_argument("--hparam", action="append", default=[], metavar="MODEL.KEY=VALUE",
                      help="override a hyper-parameter, e.g. mf.epochs=10 (repeatable)")
+    run.add_argument("--min-hit-rate", action="append", default=[], metavar="MODEL=VALUE",
+                     help="gate MODEL on a fixed Hit-Rate@10 instead of beating the popularity "
+                          "baseline measured in the same run (repeatable)")
     run.add_argument("--beam-workers", type=int, default=1,
                      help="local Beam worker processes (default: %(default)s)")
+    run.add_argument("--quarantine-bad-rows", action="store_true",
+                     help="set bad input rows aside (with file, line and reason, in the "
+                          "examples' quarantine/rows.jsonl) instead of stopping the run")
+    run.add_argument("--max-bad-row-fraction", type=float, default=0.01,
+                     help="with --quarantine-bad-rows, fail above this fraction of bad rows "
+                          "(default: %(default)s)")
+    run.add_argument("--drift-threshold", type=float,
+                     help="fail when a feature's distance to the previous run's statistics "
+                          "exceeds this (0..1; default: per feature, schema/schema.pbtxt)")
     run.add_argument("--verbose", action="store_true", help="show TFX and Beam logs")
     run.set_defaults(handler=_run)
     deploy_cli.register(commands)
+    serve_cli.register(commands)
+    benchmark_cli.register(commands)
     return parser
 
 
@@ -107,12 +129,17 @@ def _settings(args: argparse.Namespace):
                        f"{', '.join(MODEL_NAMES)}")
     if args.beam_workers < 1:
         raise CliError("--beam-workers must be at least 1")
+    for flag, value in (("--max-bad-row-fraction", args.max_bad_row_fraction),
+                        ("--drift-threshold", args.drift_threshold)):
+        if value is not None and not 0.0 <= value <= 1.0:
+            raise CliError(f"{flag} must be between 0 and 1, got {value}")
     try:
         hparams = parse_hparam_flags(args.hparam)
         for name, overrides in hparams.items():
             config_with_overrides(name, overrides)  # validate now, not in the Trainer
     except ValueError as error:
         raise CliError(f"--hparam: {error}") from None
+    gates = _gates(args.min_hit_rate, models)
     presplit = args.protocol == protocols.Protocol.PRESPLIT.value
     if presplit != bool(args.train_file and args.eval_file):
         raise CliError("--train-file and --eval-file go together with --protocol presplit")
@@ -124,8 +151,33 @@ def _settings(args: argparse.Namespace):
         pipeline_root=os.path.join(output_dir, configs.PIPELINE_ROOT_DIR),
         serving_dir=os.path.join(output_dir, configs.SERVING_DIR),
         models=models, protocol=args.protocol, train_file=args.train_file,
-        eval_file=args.eval_file, hparams=hparams, beam_args=beam_args)
+        eval_file=args.eval_file, hparams=hparams, gates=gates, beam_args=beam_args,
+        quarantine_bad_rows=args.quarantine_bad_rows,
+        max_bad_row_fraction=args.max_bad_row_fraction, drift_threshold=args.drift_threshold)
     return settings, os.path.join(output_dir, configs.METADATA_FILE)
+
+
+def _gates(flags: list[str], models: tuple[str, ...]) -> dict:
+    """The default gates with `--min-hit-rate MODEL=VALUE` overrides applied."""
+    import dataclasses
+
+    from pipeline.configs import DEFAULT_GATES
+
+    gates = dict(DEFAULT_GATES)
+    for flag in flags:
+        model, _, text = flag.partition("=")
+        if model not in models:
+            raise CliError(f"--min-hit-rate: {model!r} is not one of the models run "
+                           f"({', '.join(models)})")
+        try:
+            value = float(text)
+        except ValueError:
+            raise CliError(f"--min-hit-rate: {text!r} is not a number") from None
+        if not 0.0 <= value <= 1.0:
+            raise CliError(f"--min-hit-rate: {value} is outside 0..1")
+        gates[model] = dataclasses.replace(gates[model], min_hit_rate=value,
+                                           beat_popularity=False)
+    return gates
 
 
 class _ProgressHandler(logging.Handler):
@@ -183,23 +235,27 @@ def _print_summary(metadata_path: str) -> None:
     results = run_summary.latest_run(run_summary.open_store(metadata_path))
     print("\ncomponent states (ML Metadata):")
     for result in results:
-        print(f"  {result.node:<28} {result.state}")
-    print("\nmodels:")
-    for result in results:
-        if result.node.startswith("Trainer."):
-            name = result.node.split(".", 1)[1]
-            metrics = run_summary.model_metrics(result).get("eval", {})
-            figures = ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()
-                                if isinstance(v, float))
-            print(f"  {name:<11} {figures}")
-    for result in results:
-        if result.node.startswith("Evaluator."):
+        print(f"  {result.node:<30} {result.state}")
+    by_node = {result.node: result for result in results}
+    print(f"\n  {'model':<11} {'HR@10':>7} {'NDCG@10':>8} {'popular':>8} {'RMSE':>7}  "
+          "blessed  pushed to")
+    for node, result in by_node.items():
+        if node.startswith("Evaluator."):
+            name = node.split(".", 1)[1]
+            metrics = run_summary.evaluation_metrics(result)
+            mse = metrics.get("mean_squared_error")
+            pusher = by_node.get(f"Pusher.{name}")
+            where = pusher and run_summary.pushed_destination(pusher)
+            print(f"  {name:<11} {metrics.get('hit_rate_at_10', float('nan')):>7.4f} "
+                  f"{metrics.get('ndcg_at_10', float('nan')):>8.4f} "
+                  f"{metrics.get('popularity_hit_rate_at_10', float('nan')):>8.4f} "
+                  f"{mse ** 0.5 if mse is not None else float('nan'):>7.4f}  "
+                  f"{'yes' if run_summary.blessed(result) else 'NO':<7}  {where or '-'}")
             for artifact in result.outputs.get("evaluation", []):
-                print(f"  {result.node:<22} blessed={run_summary.blessed(result)}  "
-                      f"TFMA results: {artifact.uri}")
-        if result.node.startswith("Pusher."):
-            where = run_summary.pushed_destination(result) or "not pushed"
-            print(f"  {result.node:<22} {where}")
+                evaluation_dir = artifact.uri
+    if by_node:
+        print(f"\nTFMA results: {os.path.dirname(evaluation_dir)}/<id>; "
+              "Trainer metrics: pipeline_root/Trainer.<model>/model_run/<id>/metrics.json")
 
 
 if __name__ == "__main__":

@@ -60,7 +60,7 @@ def _node_names(store, executions) -> dict[int, str]:
 
 def _outputs(store, execution_ids: list[int]) -> dict[int, dict[str, list]]:
     events = [e for e in store.get_events_by_execution_ids(execution_ids)
-              if e.type in (Event.OUTPUT, Event.DECLARED_OUTPUT)]
+              if e.type in (Event.OUTPUT, Event.DECLARED_OUTPUT, Event.INTERNAL_OUTPUT)]
     artifacts = {a.id: a for a in store.get_artifacts_by_id([e.artifact_id for e in events])}
     outputs: dict[int, dict[str, list]] = {}
     for event in events:
@@ -100,3 +100,25 @@ def _custom(artifact: metadata_store_pb2.Artifact, key: str):
     if value is None:
         return None
     return value.string_value if value.HasField("string_value") else value.int_value
+
+
+def evaluation_metrics(result: NodeResult) -> dict[str, float]:
+    """An Evaluator's TFMA metrics of the candidate model, overall slice: name -> value."""
+    import tensorflow_model_analysis as tfma
+
+    metrics: dict[str, float] = {}
+    for artifact in result.outputs.get("evaluation", []):
+        for slice_metrics in tfma.load_metrics(artifact.uri):
+            if slice_metrics.slice_key.single_slice_keys:
+                continue
+            for entry in slice_metrics.metric_keys_and_values:
+                if entry.key.model_name in ("", "candidate") and not entry.key.is_diff:
+                    metrics[entry.key.name] = entry.value.double_value.value
+    return metrics
+
+
+def baseline_model_id(result: NodeResult) -> int | None:
+    """The artifact id of the model an Evaluator compared against (None on a first run)."""
+    for artifact in result.outputs.get("blessing", []):
+        return _custom(artifact, "baseline_model_id")
+    return None

@@ -1,7 +1,7 @@
 """Writes tiny MovieLens datasets in each GroupLens layout, for tests.
 
-`write_ml100k` makes data with real structure (users prefer a genre; time order matters), big
-enough for an end-to-end pipeline run in seconds.
+`write_ml100k` makes data with real structure (users prefer a genre, popularity is skewed),
+big enough for an end-to-end pipeline run and its quality gate, small enough to train in seconds.
 """
 
 from __future__ import annotations
@@ -12,19 +12,28 @@ from pathlib import Path
 from components.movielens_example_gen.formats import ML100K_GENRES
 
 
+GENRES_IN_USE = 6  # movie m has genre ML100K_GENRES[1 + (m - 1) % 6]: Action..Comedy
+
+
 def write_ml100k(
-    directory: Path, users: int = 40, movies: int = 30, ratings_per_user: int = 12, seed: int = 7
+    directory: Path, users: int = 120, movies: int = 60, ratings_per_user: int = 10, seed: int = 7
 ) -> Path:
-    """u.data / u.item (Latin-1) / u.user with `users` x `ratings_per_user` ratings."""
+    """u.data / u.item (Latin-1 titles) / u.user with `users` x `ratings_per_user` ratings.
+
+    Structure a model can learn and a baseline cannot fake: each user prefers one genre and
+    rates mostly (60 %) movies of it, highly; within a genre, popularity falls with 1/rank^2.
+    On the defaults, recommending the most popular unseen movies scores HR@10 ~0.47, random
+    scores ~0.21 and a genre-aware model ~0.9.
+    """
     rng = random.Random(seed)
     directory.mkdir(parents=True, exist_ok=True)
     item_lines = []
     for movie in range(1, movies + 1):
-        genre = 1 + movie % 5  # five genres in use: Action..Comedy
-        flags = ["1" if g == genre else "0" for g in range(len(ML100K_GENRES))]
-        title = f"Caf\u00e9 N\u00b0{movie} (19{70 + movie % 30})"
-        item_lines.append("|".join([str(movie), title, f"01-Jan-19{70 + movie % 30}", "",
-                                    "http://example.org", *flags]))
+        flags = ["1" if g == 1 + (movie - 1) % GENRES_IN_USE else "0"
+                 for g in range(len(ML100K_GENRES))]
+        year = 1970 + movie % 30
+        item_lines.append("|".join([str(movie), f"Caf\u00e9 N\u00b0{movie} ({year})",
+                                    f"01-Jan-{year}", "", "http://example.org", *flags]))
     (directory / "u.item").write_bytes(("\n".join(item_lines) + "\n").encode("latin-1"))
     occupations = ["writer", "engineer", "student"]
     user_lines = [f"{u}|{20 + u % 40}|{'MF'[u % 2]}|{occupations[u % 3]}|0{u:04d}"
@@ -32,16 +41,28 @@ def write_ml100k(
     (directory / "u.user").write_text("\n".join(user_lines) + "\n")
     rating_lines = []
     for user in range(1, users + 1):
-        liked = [m for m in range(1, movies + 1) if m % 5 == user % 5]
-        others = [m for m in range(1, movies + 1) if m % 5 != user % 5]
-        chosen = rng.sample(liked, min(len(liked), ratings_per_user // 2))
-        chosen += rng.sample(others, ratings_per_user - len(chosen))
+        liked = [m for m in range(1, movies + 1) if (m - 1) % GENRES_IN_USE == user % GENRES_IN_USE]
+        others = [m for m in range(1, movies + 1) if m not in liked]
+        chosen = _popular_sample(rng, liked, ratings_per_user * 6 // 10)
+        chosen += _popular_sample(rng, others, ratings_per_user - len(chosen))
+        rng.shuffle(chosen)
         for step, movie in enumerate(chosen):
-            rating = 5 if movie in liked else rng.choice([1, 2, 3])
+            rating = rng.choice([4, 5]) if movie in liked else rng.choice([1, 2, 3])
             rating_lines.append(f"{user}\t{movie}\t{rating}\t{880000000 + 1000 * step + user}")
     rng.shuffle(rating_lines)
     (directory / "u.data").write_text("\n".join(rating_lines) + "\n")
     return directory
+
+
+def _popular_sample(rng: random.Random, movies: list[int], count: int) -> list[int]:
+    """`count` distinct movies, movie m drawn with weight 1 / (1 + its rank in genre)^2."""
+    pool, chosen = list(movies), []
+    while pool and len(chosen) < count:
+        weights = [1.0 / (1 + (m - 1) // GENRES_IN_USE) ** 2 for m in pool]
+        movie = rng.choices(pool, weights=weights)[0]
+        pool.remove(movie)
+        chosen.append(movie)
+    return chosen
 
 
 def write_ml1m(directory: Path) -> Path:

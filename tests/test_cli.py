@@ -14,6 +14,9 @@ from recsys import cli, datasets
     (["--protocol", "presplit"], "--train-file and --eval-file go together"),
     (["--train-file", "u1.base", "--eval-file", "u1.test"], "go together with --protocol presplit"),
     (["--beam-workers", "0"], "--beam-workers must be at least 1"),
+    (["--models", "mf", "--min-hit-rate", "retrieval=0.1"], "'retrieval' is not one of the models"),
+    (["--min-hit-rate", "mf=high"], "--min-hit-rate: 'high' is not a number"),
+    (["--min-hit-rate", "mf=1.5"], "--min-hit-rate: 1.5 is outside 0..1"),
 ])
 def test_bad_options_are_rejected_with_one_line(tmp_path, capsys, args, message):
     status = cli.main(["run", "--data-dir", str(tmp_path), "--output-dir", str(tmp_path), *args])

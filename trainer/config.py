@@ -49,12 +49,14 @@ class MFConfig(TrainingConfig):
 
 @dataclasses.dataclass(frozen=True)
 class RetrievalConfig(TrainingConfig):
-    embedding_dim: int = 32
-    l2: float = 0.0
-    temperature: float = 0.2  # used with L2-normalised embeddings (cosine scores)
+    # ML-100K TOPK HR@10 with the full-catalogue softmax: 0.144 (32 dims, no L2, 10 epochs),
+    # 0.154 (64 dims, L2 0.01, 20 epochs).
+    embedding_dim: int = 64
+    l2: float = 0.01
+    temperature: float = 0.1  # used with L2-normalised embeddings (cosine scores)
     normalize_embeddings: bool = True
     learning_rate: float = 0.005
-    epochs: int = 6
+    epochs: int = 20
     batch_size: int = 1024
 
     def __post_init__(self) -> None:
@@ -78,6 +80,11 @@ class RankingConfig(TrainingConfig):
 
 @dataclasses.dataclass(frozen=True)
 class HybridConfig(RetrievalConfig):
+    # ML-100K TOPK HR@10 0.196 in 10 epochs: the history makes it an item-based model.
+    embedding_dim: int = 32
+    l2: float = 0.0
+    temperature: float = 0.2
+    epochs: int = 10
     feature_dim: int = 16
     id_dropout: float = 0.1  # share of ids replaced by OOV in training, teaching the cold path
     use_history: bool = True
@@ -91,9 +98,11 @@ class HybridConfig(RetrievalConfig):
 
 @dataclasses.dataclass(frozen=True)
 class SequentialConfig(RetrievalConfig):
+    # ML-100K TOPK HR@10 0.200 after 10 epochs (full-catalogue softmax; in-batch: 0.11).
     embedding_dim: int = 64
+    l2: float = 0.0
     temperature: float = 0.1
-    epochs: int = 4  # ML-100K HR@10 peaked (0.11) after 4 epochs
+    epochs: int = 10
     history_encoder: str = "gru"
     cnn_kernel_size: int = 3
     use_user_tower: bool = False  # history only: works for users unseen in training

@@ -88,3 +88,17 @@ def user_table(batches: tf.data.Dataset, num_users: int) -> dict[str, tf.Tensor]
         table[F.HISTORY_LENGTH_FEATURE][target] = np.minimum(
             np.asarray(batch[F.HISTORY_LENGTH_FEATURE]).reshape(-1)[newer] + 1, F.HISTORY_LENGTH)
     return {name: tf.constant(values) for name, values in table.items()}
+
+
+def seen_movies(batches: tf.data.Dataset, num_users: int) -> tf.RaggedTensor:
+    """[U + 1, None] movie indices each user rated in training; row U (unknown user) empty."""
+    users, movies = [], []
+    for batch in batches.as_numpy_iterator():
+        users.append(np.asarray(batch[F.USER_INDEX]).reshape(-1))
+        movies.append(np.asarray(batch[F.MOVIE_INDEX]).reshape(-1))
+    users, movies = np.concatenate(users), np.concatenate(movies)
+    known = users < num_users
+    users, movies = users[known], movies[known]
+    order = np.argsort(users, kind="stable")
+    return tf.RaggedTensor.from_value_rowids(
+        movies[order], users[order], nrows=num_users + 1)

@@ -7,14 +7,16 @@ Signatures (B = batch, K = top_k, D = embedding width):
 | recommend | user_id [B], history [B, H], exclude_movie_ids [B, E] | movie_ids, scores [B, K] |
 | predict_rating | user_id [B], movie_id [B]  (rating models only) | predicted_rating [B] |
 | serving_default | = recommend (retrieval models) or predict_rating (rating models) |  |
-| serving_tf_example | examples [B] serialized raw tf.Examples | recommend's or predict_rating's |
+| serving_tf_example | examples [B] raw tf.Examples | movie_ids, scores, popular_movie_ids |
 | item_embeddings | movie_id [B] | embedding [B, D], known [B] |
 | similar_items | movie_id [B] | movie_ids [B, K], scores [B, K], known [B] |
 
-String inputs use "" as padding. Unknown users fall back to the out-of-vocabulary embedding;
-history given in the request replaces the stored one (for a new user); unknown movies are
-`known=False` and get the most popular movies (the vocabulary is frequency-ordered) with
-score 0 from `similar_items`, never an error.
+serving_tf_example (for TFMA) leaves out the user's training movies and adds the popularity
+baseline's top-K; rating models add predicted_rating. String inputs use "" as padding.
+Unknown users fall back to the out-of-vocabulary embedding; history given in the request
+replaces the stored one (for a new user); unknown movies are `known=False` and get the most
+popular movies (the vocabulary is frequency-ordered) with score 0 from `similar_items`, never
+an error.
 """
 
 from __future__ import annotations
@@ -34,7 +36,8 @@ class ServingModule(tf.Module):
     """Wraps a trained model with the Transform layer and the lookup tables serving needs.
 
     `users` holds per-user side features and latest history gathered at training time
-    ([U + 1, ...], last row = unknown user), so a request needs only ids.
+    ([U + 1, ...], last row = unknown user), so a request needs only ids; `seen` [U + 1, None]
+    the movie indices each user rated in training (the evaluation signature leaves them out).
     """
 
     def __init__(
@@ -44,6 +47,7 @@ class ServingModule(tf.Module):
         catalogue: Features,
         users: Features,
         top_k: int,
+        seen: tf.RaggedTensor,
     ):
         super().__init__()
         self.model = model
@@ -55,6 +59,7 @@ class ServingModule(tf.Module):
         self.movie_ids = tf.constant(tf_transform_output.vocabulary_by_name(F.MOVIE_VOCAB))
         self.catalogue = catalogue
         self.users = users
+        self.seen_movies, self.seen_row_splits = seen.flat_values, seen.row_splits
         self.candidates = tf.constant(model.candidate_embeddings(catalogue))
         self.item_vectors = tf.constant(
             tf.math.l2_normalize(model.item_embeddings(catalogue), axis=-1))
@@ -108,13 +113,30 @@ class ServingModule(tf.Module):
         """[B, E] movie ids ("" = padding) -> [B, M] True where a movie is excluded."""
         sparse = _strings_to_sparse(movie_ids)
         index = self._movie_index(tf.reshape(sparse.values, [-1]))
+        return self._mask(sparse.indices[:, 0], index, tf.shape(movie_ids, out_type=tf.int64)[0])
+
+    def _seen_mask(self, user_index: tf.Tensor) -> tf.Tensor:
+        """[B] user indices -> [B, M] True where the user rated the movie in training."""
+        seen = tf.RaggedTensor.from_row_splits(self.seen_movies, self.seen_row_splits)
+        rows = tf.gather(seen, tf.minimum(user_index, seen.nrows() - 1))
+        return self._mask(rows.value_rowids(), rows.flat_values, tf.size(user_index, tf.int64))
+
+    def _mask(self, rows: tf.Tensor, movie_index: tf.Tensor, batch: tf.Tensor) -> tf.Tensor:
+        """[B, M] bool, True at each (row, movie) pair; out-of-vocabulary movies are dropped."""
         num_movies = tf.shape(self.movie_ids, out_type=tf.int64)[0]
-        known = index < num_movies
-        rows = tf.boolean_mask(sparse.indices[:, 0], known)
-        hits = tf.stack([rows, tf.boolean_mask(index, known)], axis=1)
-        mask = tf.scatter_nd(hits, tf.ones_like(rows, tf.int32),
-                             tf.stack([tf.shape(movie_ids, out_type=tf.int64)[0], num_movies]))
+        known = movie_index < num_movies
+        hits = tf.stack([tf.boolean_mask(rows, known), tf.boolean_mask(movie_index, known)], 1)
+        mask = tf.scatter_nd(hits, tf.ones([tf.shape(hits)[0]], tf.int32),
+                             tf.stack([batch, num_movies]))
         return mask > 0
+
+    def _popular(self, exclude: tf.Tensor) -> tf.Tensor:
+        """[B, K] ids of the most rated movies not excluded (the vocabulary is frequency-ordered,
+        so popularity is the index order): the baseline TFMA compares the model with."""
+        num_movies = tf.shape(self.movie_ids)[0]
+        by_popularity = -tf.cast(tf.range(num_movies), tf.float32)[None, :]
+        scores = tf.where(exclude, -1e9, by_popularity)
+        return tf.gather(self.movie_ids, tf.math.top_k(scores, k=self.top_k).indices)
 
     @tf.function(input_signature=[STRING_BATCH, STRING_LIST, STRING_LIST])
     def recommend(self, user_id, history, exclude_movie_ids):
@@ -135,12 +157,15 @@ class ServingModule(tf.Module):
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
     def serving_tf_example(self, examples):
+        """For TFMA: protocol TOPK's top-K (training movies removed), the popularity baseline's
+        top-K on the same terms, and the predicted rating for rating models."""
         features = self.tft_layer(tf.io.parse_example(examples, self._raw_spec))
+        seen = self._seen_mask(features[F.USER_INDEX])
+        outputs = self._top_k(features, seen)
+        outputs["popular_movie_ids"] = self._popular(seen)
         if self.model.kind == RATING:
-            return {"predicted_rating": self.model.predict_rating(features)}
-        num_movies = tf.shape(self.movie_ids)[0]
-        no_exclusion = tf.zeros([tf.shape(examples)[0], num_movies], tf.bool)
-        return self._top_k(features, no_exclusion)
+            outputs["predicted_rating"] = self.model.predict_rating(features)
+        return outputs
 
     # -- item vectors ------------------------------------------------------------------------
     def _lookup_items(self, movie_id: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:

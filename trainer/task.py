@@ -1,4 +1,4 @@
-"""The Trainer's run_fn: trains the model named in custom_config and exports it.
+"""The Trainer's run_fn: trains the model named in custom_config, evaluates it, exports it.
 
 One Trainer node per model; the node's custom_config carries the model name and its
 hyper-parameter overrides (strings, parsed by trainer.config).
@@ -6,8 +6,11 @@ hyper-parameter overrides (strings, parsed by trainer.config).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+import time
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
@@ -15,69 +18,123 @@ import tensorflow_transform as tft
 from tfx import v1 as tfx
 
 from recsys import features as F
-from trainer import data, evaluation
-from trainer.config import config_with_overrides
+from trainer import data, evaluation, tflite
+from trainer.config import TrainingConfig, config_with_overrides
 from trainer.export import ServingModule, export
-from trainer.models.base import RATING
+from trainer.models.base import RATING, RecommenderModel
 from trainer.models.registry import build_model
 
 MODEL_NAME_KEY = "model_name"
 HPARAMS_KEY = "hparams"
 TOP_K = 10
-METRICS_FILE = "metrics.json"  # in the model run dir: eval metrics + training curves
+METRICS_FILE = "metrics.json"  # in the model run dir: eval metrics, training time and curves
 SCAN_BATCH = 4096
+# Users or movies with fewer training ratings than this count as cold in the eval report.
+COLD_THRESHOLD = 5
+
+
+@dataclasses.dataclass
+class TrainedModel:
+    """A trained model, the tables its serving module needs, and its eval report."""
+
+    model: RecommenderModel
+    catalogue: dict[str, tf.Tensor]
+    users: dict[str, tf.Tensor]
+    seen: tf.RaggedTensor  # [U + 1, None] movie indices each user rated in training
+    metrics: dict[str, Any]
+    curves: dict[str, list[float]]
+    train_seconds: float
 
 
 def run_fn(fn_args: tfx.components.FnArgs) -> None:
-    """Train, evaluate on the eval split (protocol metrics), export the SavedModel."""
+    """Train, evaluate on the eval split (protocol metrics), export the SavedModel.
+
+    The sequential model also gets an on-device TFLite top-K under the SavedModel's
+    `extra/` folder (see trainer.tflite), so the Pusher pushes both together.
+    """
     name = fn_args.custom_config[MODEL_NAME_KEY]
     config = config_with_overrides(name, fn_args.custom_config.get(HPARAMS_KEY) or {})
     tft_output = tft.TFTransformOutput(fn_args.transform_output)
+    trained = train_and_evaluate(
+        name, config, fn_args.train_files, fn_args.eval_files, fn_args.data_accessor, tft_output)
+    _write_json(os.path.join(fn_args.model_run_dir, METRICS_FILE), {
+        "model": name, "config": dataclasses.asdict(config), "eval": trained.metrics,
+        "train_seconds": round(trained.train_seconds, 2), "training_curves": trained.curves})
+    export(ServingModule(trained.model, tft_output, trained.catalogue, trained.users, TOP_K,
+                         trained.seen), fn_args.serving_model_dir)
+    if name == "sequential":
+        tflite.write(trained.model, trained.catalogue, tft_output, fn_args.serving_model_dir,
+                     TOP_K)
+
+
+def train_and_evaluate(
+    name: str,
+    config: TrainingConfig,
+    train_files: list[str],
+    eval_files: list[str],
+    data_accessor: tfx.components.DataAccessor,
+    tft_output: tft.TFTransformOutput,
+) -> TrainedModel:
+    """Builds model `name`, fits it on the transformed train files, evaluates on eval files."""
 
     def batches(files: list[str], batch_size: int = SCAN_BATCH, shuffle: bool = False):
-        return data.dataset(files, fn_args.data_accessor, tft_output, batch_size,
-                            shuffle=shuffle)
+        return data.dataset(files, data_accessor, tft_output, batch_size, shuffle=shuffle)
 
     vocab = data.vocab_sizes(tft_output)
-    catalogue = data.catalogue(batches(fn_args.train_files), vocab.movies)
-    users = data.user_table(batches(fn_args.train_files), vocab.users)
-    model = build_model(name, vocab, config)
-    history = model.fit(
-        batches(fn_args.train_files, config.batch_size, shuffle=True), epochs=config.epochs,
-        verbose=2)
-    metrics = evaluate(model, catalogue, batches(fn_args.train_files),
-                       batches(fn_args.eval_files), vocab.users)
-    _write_json(os.path.join(fn_args.model_run_dir, METRICS_FILE),
-                {"model": name, "config": config.__dict__, "eval": metrics,
-                 "training_curves": history.history})
-    export(ServingModule(model, tft_output, catalogue, users, TOP_K), fn_args.serving_model_dir)
+    catalogue = data.catalogue(batches(train_files), vocab.movies)
+    users = data.user_table(batches(train_files), vocab.users)
+    seen = data.seen_movies(batches(train_files), vocab.users)
+    model = build_model(name, vocab, config, catalogue)
+    started = time.monotonic()
+    history = model.fit(batches(train_files, config.batch_size, shuffle=True),
+                        epochs=config.epochs, verbose=2)
+    train_seconds = time.monotonic() - started
+    metrics = evaluate(model, catalogue, batches(train_files), batches(eval_files), vocab.users)
+    return TrainedModel(model, catalogue, users, seen, metrics, history.history, train_seconds)
 
 
 def evaluate(
-    model, catalogue: dict[str, tf.Tensor], train: tf.data.Dataset, eval_batches: tf.data.Dataset,
-    num_users: int,
-) -> dict[str, float]:
+    model: RecommenderModel, catalogue: dict[str, tf.Tensor], train: tf.data.Dataset,
+    eval_batches: tf.data.Dataset, num_users: int,
+) -> dict[str, Any]:
     """HR@10/NDCG@10 over the full catalogue with training movies removed (protocol TOPK),
-    and RMSE for rating models, on every eval example."""
-    seen = _seen_by_user(train, num_users)
+    RMSE for rating models, on every eval example; plus HR@10 on the eval examples of cold
+    users and of cold movies (< COLD_THRESHOLD training ratings; hit rate None if none)."""
+    train_users, train_movies = _pairs(train)
+    seen = _seen_by_user(train_users, train_movies, num_users)
     eval_features = _collect(eval_batches)
-    user_index = eval_features[F.USER_INDEX]
-    metrics = evaluation.model_top_k_metrics(
-        model, eval_features, {k: v.numpy() for k, v in catalogue.items()},
-        eval_features[F.MOVIE_INDEX], [seen[u] if u < num_users else [] for u in user_index],
-        k=TOP_K)
+    user_index, movie_index = eval_features[F.USER_INDEX], eval_features[F.MOVIE_INDEX]
+    ranks = evaluation.model_ranks(
+        model, eval_features, {k: v.numpy() for k, v in catalogue.items()}, movie_index,
+        [seen[u] if u < num_users else [] for u in user_index])
+    metrics: dict[str, Any] = evaluation.metrics_from_ranks(ranks, k=TOP_K)
     if model.kind == RATING:
         predictions = model.predict_rating(eval_features)
         metrics["rmse"] = evaluation.rmse(predictions, eval_features[F.RATING])
     metrics["eval_examples"] = int(len(user_index))
+    for side, train_ids, eval_ids in (("user", train_users, user_index),
+                                      ("movie", train_movies, movie_index)):
+        cold = _training_counts(train_ids, eval_ids) < COLD_THRESHOLD
+        subset = evaluation.subset_hit_rate(ranks, cold, k=TOP_K)
+        metrics[f"cold_{side}_hit_rate_at_{TOP_K}"] = subset[f"hit_rate_at_{TOP_K}"]
+        metrics[f"cold_{side}_examples"] = subset["count"]
     return metrics
 
 
-def _seen_by_user(batches: tf.data.Dataset, num_users: int) -> list[np.ndarray]:
-    pairs = [(np.asarray(b[F.USER_INDEX]).reshape(-1), np.asarray(b[F.MOVIE_INDEX]).reshape(-1))
+def _pairs(batches: tf.data.Dataset) -> tuple[np.ndarray, np.ndarray]:
+    """([N] user_index, [N] movie_index) of every example."""
+    parts = [(np.asarray(b[F.USER_INDEX]).reshape(-1), np.asarray(b[F.MOVIE_INDEX]).reshape(-1))
              for b in batches.as_numpy_iterator()]
-    users = np.concatenate([u for u, _ in pairs])
-    movies = np.concatenate([m for _, m in pairs])
+    return np.concatenate([u for u, _ in parts]), np.concatenate([m for _, m in parts])
+
+
+def _training_counts(train_ids: np.ndarray, eval_ids: np.ndarray) -> np.ndarray:
+    """[E] number of training examples of each eval id (0 for ids never trained on)."""
+    counts = np.bincount(train_ids, minlength=int(max(train_ids.max(), eval_ids.max())) + 1)
+    return counts[eval_ids]
+
+
+def _seen_by_user(users: np.ndarray, movies: np.ndarray, num_users: int) -> list[np.ndarray]:
     order = np.argsort(users, kind="stable")
     bounds = np.searchsorted(users[order], np.arange(num_users + 1))
     return [movies[order[bounds[u]:bounds[u + 1]]] for u in range(num_users)]

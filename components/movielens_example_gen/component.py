@@ -22,6 +22,9 @@ class MovieLensExampleGenSpec(standard_component_specs.FileBasedExampleGenSpec):
         executor.SEED_KEY: ExecutionParameter(type=int),
         executor.TRAIN_FILE_KEY: ExecutionParameter(type=str, optional=True),
         executor.EVAL_FILE_KEY: ExecutionParameter(type=str, optional=True),
+        # int, not bool: every orchestrator (KFP v2 included) carries ints natively.
+        executor.QUARANTINE_KEY: ExecutionParameter(type=int, optional=True),
+        executor.MAX_BAD_ROW_FRACTION_KEY: ExecutionParameter(type=float, optional=True),
     }
 
 
@@ -44,8 +47,12 @@ class MovieLensExampleGen(FileBasedExampleGen):
         seed: int = protocols.DEFAULT_SEED,
         train_file: str | None = None,
         eval_file: str | None = None,
+        quarantine_bad_rows: bool = False,
+        max_bad_row_fraction: float = executor.DEFAULT_MAX_BAD_ROW_FRACTION,
     ):
         protocols.Protocol(protocol)  # fail at pipeline construction on a typo
+        if not 0.0 <= max_bad_row_fraction <= 1.0:
+            raise ValueError(f"max_bad_row_fraction {max_bad_row_fraction} is not in 0..1")
         input_config = utils.make_default_input_config()
         output_config = example_gen_pb2.Output(split_config=example_gen_pb2.SplitConfig(splits=[
             example_gen_pb2.SplitConfig.Split(name=protocols.TRAIN, hash_buckets=1),
@@ -64,6 +71,10 @@ class MovieLensExampleGen(FileBasedExampleGen):
                 executor.SEED_KEY: seed,
                 executor.TRAIN_FILE_KEY: train_file,
                 executor.EVAL_FILE_KEY: eval_file,
+                # Left unset when off, so the cache key of existing runs does not change.
+                executor.QUARANTINE_KEY: 1 if quarantine_bad_rows else None,
+                executor.MAX_BAD_ROW_FRACTION_KEY:
+                    max_bad_row_fraction if quarantine_bad_rows else None,
             },
         )
         # FileBasedExampleGen.__init__ would build its own spec without our parameters.

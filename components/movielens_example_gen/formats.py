@@ -180,61 +180,91 @@ def detect_layout(data_dir: str) -> Layout:
         data_dir, None, f"unknown MovieLens format: expected one of {expected}")
 
 
-def read_lines(path: str, encoding: str, skip_header: bool = False) -> Iterator[tuple[int, str]]:
+def read_lines(
+    path: str, encoding: str, skip_header: bool = False,
+    rejects: list[InputDataError] | None = None,
+) -> Iterator[tuple[int, str]]:
     """Yields (1-based line number, text) of the non-blank lines, streaming.
 
     Accepts LF and CRLF line ends and a UTF-8 byte-order mark; rejects undecodable bytes and
-    absurdly long lines with the line number.
+    absurdly long lines with the line number. With `rejects` (quarantine mode) such a line is
+    appended there and skipped instead of stopping the read.
     """
     if not tf.io.gfile.exists(path):
         raise InputDataError(path, None, "no such file")
-    yielded = False
+    rows = 0  # non-blank data lines, good or rejected
     with tf.io.gfile.GFile(path, "rb") as handle:
         for number, raw in enumerate(handle, start=1):
-            if len(raw) > MAX_LINE_BYTES:
-                raise InputDataError(path, number, f"line longer than {MAX_LINE_BYTES} bytes")
-            if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
-                raw = raw[3:]
             try:
-                text = raw.decode(encoding).rstrip("\r\n")
-            except UnicodeDecodeError as error:
-                raise InputDataError(
-                    path, number, f"not valid {encoding} text ({error.reason} at byte "
-                    f"{error.start})") from None
+                text = _decode_line(path, number, raw, encoding)
+            except InputDataError as error:
+                if rejects is None:
+                    raise
+                rejects.append(error)
+                rows += 1
+                continue
             if (number == 1 and skip_header) or not text.strip():
                 continue
-            yielded = True
+            rows += 1
             yield number, text
-    if not yielded:
+    if not rows:
         raise InputDataError(path, None, "file has no data rows")
 
 
-def read_movies(data_dir: str, layout: Layout) -> dict[str, Movie]:
-    """movie id -> Movie; duplicate ids and malformed rows are errors naming the line."""
+def _decode_line(path: str, number: int, raw: bytes, encoding: str) -> str:
+    if len(raw) > MAX_LINE_BYTES:
+        raise InputDataError(path, number, f"line longer than {MAX_LINE_BYTES} bytes")
+    if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]
+    try:
+        return raw.decode(encoding).rstrip("\r\n")
+    except UnicodeDecodeError as error:
+        raise InputDataError(
+            path, number, f"not valid {encoding} text ({error.reason} at byte "
+            f"{error.start})") from None
+
+
+def read_movies(
+    data_dir: str, layout: Layout, rejects: list[InputDataError] | None = None
+) -> dict[str, Movie]:
+    """movie id -> Movie; duplicate ids and malformed rows are errors naming the line.
+
+    With `rejects` (quarantine mode) bad rows are appended there and left out; a duplicate id
+    keeps the first row.
+    """
     path = os.path.join(data_dir, layout.movies_file)
-    movies: dict[str, Movie] = {}
-    for number, line in read_lines(path, layout.encoding, layout.header):
-        movie = _parse_row(
-            path, number, line, lambda text: layout.parse_movie(layout.split_metadata(text)))
-        if movie.movie_id in movies:
-            raise InputDataError(path, number, f"duplicate movie id {movie.movie_id!r}")
-        movies[movie.movie_id] = movie
-    return movies
+    return _read_keyed(path, layout.encoding, layout.header, rejects, "movie id",
+                       lambda text: layout.parse_movie(layout.split_metadata(text)),
+                       lambda movie: movie.movie_id)
 
 
-def read_users(data_dir: str, layout: Layout) -> dict[str, User] | None:
+def read_users(
+    data_dir: str, layout: Layout, rejects: list[InputDataError] | None = None
+) -> dict[str, User] | None:
     """user id -> User, or None for layouts without demographics."""
     if layout.users_file is None or layout.parse_user is None:
         return None
     path = os.path.join(data_dir, layout.users_file)
-    users: dict[str, User] = {}
-    for number, line in read_lines(path, layout.encoding):
-        user = _parse_row(
-            path, number, line, lambda text: layout.parse_user(layout.split_metadata(text)))
-        if user.user_id in users:
-            raise InputDataError(path, number, f"duplicate user id {user.user_id!r}")
-        users[user.user_id] = user
-    return users
+    return _read_keyed(path, layout.encoding, False, rejects, "user id",
+                       lambda text: layout.parse_user(layout.split_metadata(text)),
+                       lambda user: user.user_id)
+
+
+def _read_keyed(path, encoding, header, rejects, what, parse, key) -> dict:
+    """Rows of a metadata file by id; errors raise, or go to `rejects` when it is a list."""
+    rows: dict = {}
+    for number, line in read_lines(path, encoding, header, rejects):
+        try:
+            row = _parse_row(path, number, line, parse)
+            if key(row) in rows:
+                raise InputDataError(path, number, f"duplicate {what} {key(row)!r}")
+        except InputDataError as error:
+            if rejects is None:
+                raise
+            rejects.append(error)
+            continue
+        rows[key(row)] = row
+    return rows
 
 
 def parse_rating(layout: Layout, path: str, number: int, line: str) -> Rating:
@@ -286,3 +316,8 @@ def _parse_float(text: str, what: str) -> float:
     if value != value:  # NaN
         raise ValueError(f"{what} is NaN")
     return value
+
+
+def rejected_row(error: InputDataError) -> dict[str, object]:
+    """The quarantine record of a rejected row: where it is and why it was left out."""
+    return {"file": error.path, "line": error.line_number, "reason": error.problem}

@@ -21,7 +21,7 @@ def test_ml100k_latin1_titles_years_genres_and_users(tmp_path):
     layout = formats.detect_layout(str(tmp_path))
     assert layout.name == "ml-100k"
     movies = formats.read_movies(str(tmp_path), layout)
-    assert movies["1"] == formats.Movie("1", "Caf\u00e9 N\u00b01", 1971, ("Adventure",))
+    assert movies["1"] == formats.Movie("1", "Caf\u00e9 N\u00b01", 1971, ("Action",))
     users = formats.read_users(str(tmp_path), layout)
     assert users["2"] == formats.User("2", "M", 22, "student")
     ratings = _ratings(tmp_path)

@@ -11,10 +11,13 @@ import pytest
 import tensorflow as tf
 
 from recsys import features as F
+from trainer.config import config_with_overrides
+from trainer.models.registry import build_model
 from trainer.models.towers import VocabSizes
 
 VOCAB = VocabSizes(users=7, movies=11, genders=2, occupations=4)
 PATTERNS = ("random", "user", "history")
+FAST = {"embedding_dim": "16", "learning_rate": "0.02"}
 
 
 def _make_features(n: int, seed: int = 0, pattern: str = "random") -> dict[str, tf.Tensor]:
@@ -80,6 +83,18 @@ def features() -> dict[str, tf.Tensor]:
 @pytest.fixture
 def catalogue() -> dict[str, tf.Tensor]:
     return _make_catalogue()
+
+
+@pytest.fixture
+def make_model():
+    """make_model(name, **overrides): a small, fast-learning model (retrieval models get the
+    conftest catalogue to softmax over)."""
+
+    def make(name: str, **overrides: str):
+        config = config_with_overrides(name, {**FAST, **overrides})
+        return build_model(name, VOCAB, config, _make_catalogue())
+
+    return make
 
 
 @pytest.fixture

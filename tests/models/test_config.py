@@ -45,7 +45,7 @@ def test_string_fields_and_empty_overrides() -> None:
         ("mf", {"embeding_dim": "8"}, "mf.embeding_dim"),
         ("mf", {"embedding_dim": "eight"}, "'eight'"),
         ("mf", {"embedding_dim": "3.5"}, "'3.5'"),
-        ("retrieval", {"remove_accidental_hits": "maybe"}, "'maybe'"),
+        ("retrieval", {"normalize_embeddings": "maybe"}, "'maybe'"),
         ("sequential", {"history_encoder": "lstm"}, "history_encoder"),
         ("retrieval", {"temperature": "0"}, "temperature"),
         ("mf", {"optimizer": "sgd"}, "optimizer"),

@@ -7,32 +7,26 @@ import pytest
 import tensorflow as tf
 
 from recsys import features as F
-from trainer.config import config_with_overrides
 from trainer.evaluation import model_top_k_metrics
 from trainer.models.base import RATING, RETRIEVAL
-from trainer.models.registry import MODEL_NAMES, build_model
+from trainer.models.registry import MODEL_NAMES
 
 # What each model learns in `test_training_learns_the_pattern` (see conftest.make_features).
 PATTERN = {"mf": "random", "ranking": "random", "retrieval": "user", "hybrid": "user",
            "sequential": "history"}
+VOCAB_MOVIES = 11  # conftest.VOCAB.movies
 KIND = {"mf": RATING, "ranking": RATING, "retrieval": RETRIEVAL, "hybrid": RETRIEVAL,
         "sequential": RETRIEVAL}
-FAST = {"embedding_dim": "16", "learning_rate": "0.02"}
-
-
-def _model(name: str, vocab, **overrides: str):
-    return build_model(name, vocab, config_with_overrides(name, {**FAST, **overrides}))
-
 
 @pytest.mark.parametrize("name", MODEL_NAMES)
-def test_loss_is_a_finite_scalar(name, vocab, features) -> None:
-    loss = _model(name, vocab).compute_loss(features, training=True)
+def test_loss_is_a_finite_scalar(make_model, name, vocab, features) -> None:
+    loss = make_model(name).compute_loss(features, training=True)
     assert loss.shape == () and np.isfinite(loss.numpy())
 
 
 @pytest.mark.parametrize("name", MODEL_NAMES)
-def test_training_learns_the_pattern(name, vocab, make_features, catalogue) -> None:
-    model = _model(name, vocab)
+def test_training_learns_the_pattern(make_model, name, vocab, make_features, catalogue) -> None:
+    model = make_model(name)
     data = make_features(512, seed=1, pattern=PATTERN[name])
     before = float(model.compute_loss(data))
     model.fit(tf.data.Dataset.from_tensor_slices(data).batch(64), epochs=15, verbose=0)
@@ -47,8 +41,8 @@ def test_training_learns_the_pattern(name, vocab, make_features, catalogue) -> N
 
 
 @pytest.mark.parametrize("name", MODEL_NAMES)
-def test_interface_shapes(name, vocab, features, catalogue) -> None:
-    model = _model(name, vocab)
+def test_interface_shapes(make_model, name, vocab, features, catalogue) -> None:
+    model = make_model(name)
     assert model.kind == KIND[name]
     queries = model.query_embeddings(features)
     candidates = model.candidate_embeddings(catalogue)
@@ -62,24 +56,24 @@ def test_interface_shapes(name, vocab, features, catalogue) -> None:
         assert queries.shape[1] == candidates.shape[1] == 16
 
 
-def test_rating_models_query_side_dims(vocab, features, catalogue) -> None:
-    mf = _model("mf", vocab)  # [vector, 1] x [vector, movie bias]
+def test_rating_models_query_side_dims(make_model, vocab, features, catalogue) -> None:
+    mf = make_model("mf")  # [vector, 1] x [vector, movie bias]
     assert mf.query_embeddings(features).shape == (16, 17)
     assert mf.candidate_embeddings(catalogue).shape == (vocab.movies, 17)
-    ranking = _model("ranking", vocab)  # user tower + timestamp
+    ranking = make_model("ranking")  # user tower + timestamp
     assert ranking.query_embeddings(features).shape == (16, 17)
 
 
 @pytest.mark.parametrize("name", MODEL_NAMES)
-def test_out_of_vocabulary_ids_work(name, vocab, oov_features) -> None:
-    model = _model(name, vocab)
+def test_out_of_vocabulary_ids_work(make_model, name, vocab, oov_features) -> None:
+    model = make_model(name)
     assert np.isfinite(model.compute_loss(oov_features).numpy())
     assert np.isfinite(model.query_embeddings(oov_features).numpy()).all()
     assert np.isfinite(model.candidate_embeddings(oov_features).numpy()).all()
 
 
-def test_mf_scores_rank_like_predicted_ratings(vocab, features, catalogue) -> None:
-    model = _model("mf", vocab)
+def test_mf_scores_rank_like_predicted_ratings(make_model, vocab, features, catalogue) -> None:
+    model = make_model("mf")
     scores = model.score(model.query_embeddings(features), model.candidate_embeddings(catalogue))
     for movie in (0, 5, vocab.movies - 1):
         pairs = dict(features, **{F.MOVIE_INDEX: tf.fill([16], tf.constant(movie, tf.int64))})
@@ -90,17 +84,17 @@ def test_mf_scores_rank_like_predicted_ratings(vocab, features, catalogue) -> No
         )
 
 
-def test_mf_l2_penalises_vectors_and_biases(vocab, features) -> None:
-    model = _model("mf", vocab, l2="0.5", bias_l2="0.5")
+def test_mf_l2_penalises_vectors_and_biases(make_model, vocab, features) -> None:
+    model = make_model("mf", l2="0.5", bias_l2="0.5")
     model.predict_rating(features)
     assert len(model.losses) == 4 and all(float(loss) > 0 for loss in model.losses)
-    unregularised = _model("mf", vocab, l2="0", bias_l2="0")
+    unregularised = make_model("mf", l2="0", bias_l2="0")
     unregularised.predict_rating(features)
     assert unregularised.losses == []
 
 
-def test_ranking_score_matches_predict_rating(vocab, features, catalogue) -> None:
-    model = _model("ranking", vocab)
+def test_ranking_score_matches_predict_rating(make_model, vocab, features, catalogue) -> None:
+    model = make_model("ranking")
     scores = model.score(model.query_embeddings(features), model.candidate_embeddings(catalogue))
     for movie in (0, vocab.movies - 1):
         pairs = dict(features, **{
@@ -111,26 +105,28 @@ def test_ranking_score_matches_predict_rating(vocab, features, catalogue) -> Non
         np.testing.assert_allclose(scores[:, movie], model.predict_rating(pairs), rtol=1e-5)
 
 
-def test_ranking_uses_side_features_only_when_asked(vocab, features) -> None:
+def test_ranking_uses_side_features_only_when_asked(make_model, vocab, features) -> None:
     changed = dict(features, **{F.TIMESTAMP_SCALED: features[F.TIMESTAMP_SCALED] + 1.0,
                                 F.GENDER_INDEX: 1 - features[F.GENDER_INDEX]})
-    with_side = _model("ranking", vocab, dropout="0")
+    with_side = make_model("ranking", dropout="0")
     assert np.abs(with_side.predict_rating(features) - with_side.predict_rating(changed)).max() > 0
-    without = _model("ranking", vocab, use_side_features="false")
+    without = make_model("ranking", use_side_features="false")
     np.testing.assert_allclose(without.predict_rating(features), without.predict_rating(changed))
 
 
 @pytest.mark.parametrize("name", ["retrieval", "hybrid", "sequential"])
-def test_retrieval_towers_usable_alone(name, vocab, features, catalogue) -> None:
-    model = _model(name, vocab, normalize_embeddings="false")
+def test_retrieval_towers_usable_alone(make_model, name, vocab, features, catalogue) -> None:
+    model = make_model(name, normalize_embeddings="false")
     np.testing.assert_allclose(model.query_model(features), model.query_embeddings(features))
     np.testing.assert_allclose(model.candidate_model(catalogue),
                                model.candidate_embeddings(catalogue))
 
 
 @pytest.mark.parametrize(("name", "uses_side_features"), [("retrieval", False), ("hybrid", True)])
-def test_hybrid_uses_demographics_and_content(name, uses_side_features, vocab, features) -> None:
-    model = _model(name, vocab)
+def test_hybrid_uses_demographics_and_content(
+    make_model, name, uses_side_features, features
+) -> None:
+    model = make_model(name)
     changed = dict(features, **{F.GENDER_INDEX: 1 - features[F.GENDER_INDEX],
                                 F.GENRES_MULTI_HOT: 1 - features[F.GENRES_MULTI_HOT]})
     for embed in (model.query_embeddings, model.candidate_embeddings):
@@ -138,22 +134,29 @@ def test_hybrid_uses_demographics_and_content(name, uses_side_features, vocab, f
         assert differs == uses_side_features
 
 
-def test_duplicates_of_the_positive_are_not_negatives(vocab, features) -> None:
-    same_movie = dict(features, **{F.MOVIE_INDEX: tf.fill([16], tf.constant(3, tf.int64))})
-    removing = _model("retrieval", vocab)
-    assert float(removing.compute_loss(same_movie)) == pytest.approx(0.0, abs=1e-5)
-    keeping = _model("retrieval", vocab, remove_accidental_hits="false")
-    assert float(keeping.compute_loss(same_movie)) == pytest.approx(np.log(16), rel=1e-4)
+def test_retrieval_loss_is_a_softmax_over_the_catalogue(make_model, features, catalogue) -> None:
+    model = make_model("retrieval")
+    logits = model.score(model.query_embeddings(features),
+                         model.candidate_embeddings(catalogue)) / model._temperature
+    expected = tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True)(
+        features[F.MOVIE_INDEX], logits)
+    assert float(model.compute_loss(features)) == pytest.approx(float(expected), rel=1e-5)
+    # A positive outside the catalogue (OOV) has no logit: its row is left out.
+    with_oov = dict(features, **{F.MOVIE_INDEX: tf.concat(
+        [features[F.MOVIE_INDEX][:-1], [tf.constant(VOCAB_MOVIES, tf.int64)]], 0)})
+    partial = tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True)(
+        features[F.MOVIE_INDEX][:-1], logits[:-1])
+    assert float(model.compute_loss(with_oov)) == pytest.approx(float(partial), rel=1e-5)
 
 
-def test_normalised_embeddings_have_unit_norm(vocab, features) -> None:
-    model = _model("retrieval", vocab)
+def test_normalised_embeddings_have_unit_norm(make_model, vocab, features) -> None:
+    model = make_model("retrieval")
     np.testing.assert_allclose(tf.norm(model.query_embeddings(features), axis=1), 1.0, rtol=1e-5)
 
 
 @pytest.mark.parametrize("kind", ["bow", "cnn", "gru"])
-def test_sequential_query_converts_to_tflite_builtins(kind, vocab, features) -> None:
-    model = _model("sequential", vocab, history_encoder=kind)
+def test_sequential_query_converts_to_tflite_builtins(make_model, kind, vocab, features) -> None:
+    model = make_model("sequential", history_encoder=kind)
     history = features[F.HISTORY_INDEX]
 
     @tf.function(input_signature=[tf.TensorSpec([None, F.HISTORY_LENGTH], tf.int64)])

@@ -16,7 +16,10 @@ class HybridTwoTower(TwoTowerModel):
     through a trained OOV row instead of an untrained one.
     """
 
-    def __init__(self, vocab: VocabSizes, config: HybridConfig, catalogue: Features, name: str = "hybrid") -> None:
+    def __init__(
+        self, vocab: VocabSizes, config: HybridConfig, catalogue: Features,
+        name: str = "hybrid",
+    ) -> None:
         dim = config.embedding_dim
         history = (
             HistoryEncoder(vocab.movies, dim, config.history_encoder)

@@ -15,7 +15,8 @@ class TwoTowerRetrieval(TwoTowerModel):
     """
 
     def __init__(
-        self, vocab: VocabSizes, config: RetrievalConfig, catalogue: Features, name: str = "retrieval"
+        self, vocab: VocabSizes, config: RetrievalConfig, catalogue: Features,
+        name: str = "retrieval",
     ) -> None:
         super().__init__(
             UserTower(vocab, config.embedding_dim, l2=config.l2),

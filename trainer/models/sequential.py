@@ -16,7 +16,8 @@ class SequentialNextItem(TwoTowerModel):
     """
 
     def __init__(
-        self, vocab: VocabSizes, config: SequentialConfig, catalogue: Features, name: str = "sequential"
+        self, vocab: VocabSizes, config: SequentialConfig, catalogue: Features,
+        name: str = "sequential",
     ) -> None:
         dim = config.embedding_dim
         encoder = HistoryEncoder(

@@ -1,0 +1,1 @@
+"""The data validation gate between ExampleValidator and Transform (curated schema, drift)."""

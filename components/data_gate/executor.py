@@ -1,0 +1,167 @@
+"""Executors of the data gate and of the curated-schema importer.
+
+TFX's ExampleValidator only *records* anomalies, and takes no previous statistics; this gate
+reads its anomalies, compares this run's statistics with the previous run's (the schema's drift
+comparators) and raises DataValidationError, so Transform and everything after it never run
+on bad data.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+# tfx.components first: it stubs tfx_bsl's missing sql_util, without which TFDV 1.16 does not
+# import under tfx-bsl 1.21.
+import tfx.components  # noqa: F401  isort: skip
+import tensorflow_data_validation as tfdv
+from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2, statistics_pb2
+from tfx.components.schema_gen.import_schema_gen import executor as import_schema_executor
+from tfx.components.statistics_gen import stats_artifact_utils
+from tfx.dsl.components.base import base_executor
+from tfx.types import artifact_utils
+from tfx.utils import io_utils
+
+from components.data_gate.errors import DataValidationError
+
+STATISTICS_KEY = "statistics"
+PREVIOUS_STATISTICS_KEY = "previous_statistics"
+SCHEMA_KEY = "schema"
+ANOMALIES_KEY = "anomalies"
+ACCEPTED_STATISTICS_KEY = "accepted_statistics"
+DRIFT_ANOMALIES_KEY = "drift_anomalies"
+DRIFT_THRESHOLD_KEY = "drift_threshold"
+SCHEMA_DIGEST_KEY = "schema_digest"
+DRIFT_SPLIT = "train"  # eval holds one example per user: too few to compare distributions
+ANOMALIES_FILE = "SchemaDiff.pb"  # ExampleValidator's file name, one per split
+SCHEMA_FILE = "schema.pbtxt"
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+_MAX_VALUE_TEXT = 300  # keep the one-line error readable on huge domains
+
+
+class Executor(base_executor.BaseExecutor):
+    """Fails on schema anomalies or drift; otherwise passes the schema on to Transform."""
+
+    def Do(self, input_dict: dict[str, list], output_dict: dict[str, list],
+           exec_properties: dict[str, Any]) -> None:
+        schema_uri = artifact_utils.get_single_uri(input_dict[SCHEMA_KEY])
+        schema = io_utils.SchemaReader().read(io_utils.get_only_uri_in_dir(schema_uri))
+        anomalies = artifact_utils.get_single_instance(input_dict[ANOMALIES_KEY])
+        problems = schema_problems(anomalies)
+        if problems:
+            raise DataValidationError(
+                f"data validation failed: {'; '.join(problems)} (curated schema "
+                f"schema/schema.pbtxt; report: {anomalies.uri})")
+        current = artifact_utils.get_single_instance(input_dict[STATISTICS_KEY])
+        previous = previous_statistics(current, input_dict.get(PREVIOUS_STATISTICS_KEY, []))
+        drift_artifact = artifact_utils.get_single_instance(output_dict[DRIFT_ANOMALIES_KEY])
+        drift = check_drift(current, previous, schema, exec_properties.get(DRIFT_THRESHOLD_KEY))
+        write_drift_report(drift_artifact, drift)
+        if drift_reasons(drift):
+            raise DataValidationError(
+                f"data drift since the previous run: {'; '.join(drift_reasons(drift))} "
+                f"(previous statistics: {previous.uri}; report: {drift_artifact.uri}); if the "
+                f"change is expected, re-run with a higher --drift-threshold")
+        # Published only now that the data passed: the next run's drift baseline.
+        accept(current, artifact_utils.get_single_instance(output_dict[ACCEPTED_STATISTICS_KEY]))
+
+
+def schema_problems(anomalies_artifact) -> list[str]:
+    """One readable line per anomaly ExampleValidator recorded, over all splits."""
+    problems = []
+    for split in artifact_utils.decode_split_names(anomalies_artifact.split_names):
+        path = os.path.join(
+            artifact_utils.get_split_uri([anomalies_artifact], split), ANOMALIES_FILE)
+        anomalies = anomalies_pb2.Anomalies.FromString(io_utils.read_bytes_file(path))
+        problems += [f"split '{split}': {text}" for text in describe(anomalies)]
+    return problems
+
+
+def describe(anomalies: anomalies_pb2.Anomalies, only_drift: bool = False) -> list[str]:
+    """'feature 'genres': Unexpected string values (... Sci-Fy (<1%) ...)' per reason."""
+    lines = []
+    named = [(f"feature '{name}'", info) for name, info in sorted(anomalies.anomaly_info.items())]
+    if anomalies.HasField("dataset_anomaly_info"):
+        named.append(("dataset", anomalies.dataset_anomaly_info))
+    for name, info in named:
+        for reason in info.reason:
+            if only_drift and not _is_drift(reason):
+                continue
+            description = " ".join(reason.description.split())[:_MAX_VALUE_TEXT]
+            lines.append(f"{name}: {reason.short_description} ({description})")
+    return lines
+
+
+def _is_drift(reason: anomalies_pb2.AnomalyInfo.Reason) -> bool:
+    return anomalies_pb2.AnomalyInfo.Type.Name(reason.type).startswith("COMPARATOR_")
+
+
+def previous_statistics(current, candidates: list):
+    """The statistics the gate accepted last (None on a first run)."""
+    return max(candidates, key=lambda a: a.id) if candidates else None
+
+
+def check_drift(current, previous, schema: schema_pb2.Schema,
+                threshold: float | None) -> anomalies_pb2.Anomalies:
+    """TFDV's drift comparators between the two runs' train statistics."""
+    if previous is None:
+        return anomalies_pb2.Anomalies()
+    schema = with_drift_threshold(schema, threshold)
+    return tfdv.validate_statistics(
+        statistics=_split_statistics(current), schema=schema,
+        previous_statistics=_split_statistics(previous))
+
+
+def with_drift_threshold(schema: schema_pb2.Schema, threshold: float | None) -> schema_pb2.Schema:
+    """A copy of `schema` with every drift threshold set to `threshold` (None: unchanged)."""
+    copy = schema_pb2.Schema()
+    copy.CopyFrom(schema)
+    if threshold is None:
+        return copy
+    for feature in copy.feature:
+        comparator = feature.drift_comparator
+        if comparator.HasField("infinity_norm"):
+            comparator.infinity_norm.threshold = threshold
+        if comparator.HasField("jensen_shannon_divergence"):
+            comparator.jensen_shannon_divergence.threshold = threshold
+    return copy
+
+
+def drift_reasons(anomalies: anomalies_pb2.Anomalies) -> list[str]:
+    return describe(anomalies, only_drift=True)
+
+
+def write_drift_report(artifact, anomalies: anomalies_pb2.Anomalies) -> None:
+    """ExampleValidator's layout (Split-train/SchemaDiff.pb), so TFDV's viewers read it."""
+    artifact.split_names = artifact_utils.encode_split_names([DRIFT_SPLIT])
+    path = os.path.join(artifact_utils.get_split_uri([artifact], DRIFT_SPLIT), ANOMALIES_FILE)
+    io_utils.write_bytes_file(path, anomalies.SerializeToString())
+
+
+def accept(current, accepted) -> None:
+    """Copies the train split's statistics of `current` into the `accepted` artifact."""
+    accepted.split_names = artifact_utils.encode_split_names([DRIFT_SPLIT])
+    source = artifact_utils.get_split_uri([current], DRIFT_SPLIT)
+    target = artifact_utils.get_split_uri([accepted], DRIFT_SPLIT)
+    io_utils.copy_dir(source, target)
+
+
+def _split_statistics(artifact) -> statistics_pb2.DatasetFeatureStatisticsList:
+    return stats_artifact_utils.load_statistics(artifact, DRIFT_SPLIT).proto()
+
+
+def resolve_schema_file(schema_file: str) -> str:
+    """A relative path is relative to the project root (the checkout, or the image's copy)."""
+    if "://" in schema_file or os.path.isabs(schema_file):
+        return schema_file
+    return str(PROJECT_ROOT / schema_file)
+
+
+class ImportSchemaExecutor(import_schema_executor.Executor):
+    """ImportSchemaGen's executor, resolving a project-relative schema path."""
+
+    def Do(self, input_dict, output_dict, exec_properties: dict[str, Any]) -> None:
+        props = dict(exec_properties)
+        props["schema_file"] = resolve_schema_file(props["schema_file"])
+        super().Do(input_dict, output_dict, props)

@@ -1,0 +1,108 @@
+"""Where signature calls run: in this process (a loaded SavedModel) or in TF Serving (REST).
+
+Both take a batch of instances as plain Python lists of strings and return numpy arrays, so
+the API code does not care which one it talks to.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import urllib.error
+import urllib.request
+from typing import Any, Protocol
+
+import numpy as np
+
+from recsys import serving_client
+
+Inputs = dict[str, list]  # input name -> [B] strings or [B][N] strings ("" padded)
+Outputs = dict[str, np.ndarray]
+
+
+class BackendError(Exception):
+    """The model could not answer (TF Serving down, bad model files)."""
+
+
+class Backend(Protocol):
+    signatures: frozenset[str]
+
+    def call(self, signature: str, inputs: Inputs) -> Outputs: ...
+
+
+def pad_rows(rows: list[list[str]]) -> list[list[str]]:
+    """Ragged rows -> rectangular with "" padding (at least one column: [B, 0] is ambiguous)."""
+    width = max([len(row) for row in rows] + [1])
+    return [list(row) + [""] * (width - len(row)) for row in rows]
+
+
+class InProcessBackend:
+    """A SavedModel loaded with tf.saved_model.load; signature functions called directly."""
+
+    def __init__(self, path: str) -> None:
+        import tensorflow as tf  # only the process that serves in-process needs TensorFlow
+
+        self._tf = tf
+        self._loaded = tf.saved_model.load(path)
+        self._functions = dict(self._loaded.signatures)
+        self.signatures = frozenset(self._functions)
+        self.path = path
+
+    def call(self, signature: str, inputs: Inputs) -> Outputs:
+        function = self._functions[signature]
+        tensors = {name: self._tf.constant(value, self._tf.string)
+                   for name, value in inputs.items()}
+        return {name: _decode(value.numpy()) for name, value in function(**tensors).items()}
+
+    @property
+    def module(self) -> Any:
+        """The restored tf.Module (Keras objects of the model: see recsys.serving.explain)."""
+        return self._loaded
+
+
+class RestBackend:
+    """Forwards to TF Serving's REST API (`/v1/models/NAME:predict`, row format)."""
+
+    def __init__(self, base_url: str, model: str, signatures: frozenset[str],
+                 timeout: float = 10.0) -> None:
+        self.base_url, self.model, self.signatures = base_url, model, signatures
+        self._timeout = timeout
+        self._local = threading.local()
+
+    def call(self, signature: str, inputs: Inputs) -> Outputs:
+        names = list(inputs)
+        rows = len(inputs[names[0]])
+        instances = [{name: inputs[name][i] for name in names} for i in range(rows)]
+        body = json.dumps({"signature_name": signature, "instances": instances}).encode()
+        request = urllib.request.Request(
+            serving_client.rest_url(self.base_url, self.model), data=body,
+            headers={"Content-Type": "application/json"}, method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=self._timeout) as response:
+                answer = json.load(response)
+        except urllib.error.HTTPError as error:
+            raise BackendError(f"TF Serving: HTTP {error.code}: {error.read()[:200]!r}") from None
+        except (urllib.error.URLError, OSError) as error:
+            raise BackendError(f"cannot reach TF Serving at {self.base_url}: {error}") from None
+        predictions = [serving_client.parse_rest_response(signature, {"predictions": [p]})
+                       for p in answer.get("predictions", [])]
+        if "error" in answer or len(predictions) != rows:
+            raise BackendError(f"TF Serving: {answer.get('error', 'wrong number of rows')}")
+        return {name: np.asarray([p[name] for p in predictions]) for name in predictions[0]}
+
+
+def saved_signatures(path: str) -> frozenset[str]:
+    """Signature names of a SavedModel on disk, read from saved_model.pb without TensorFlow
+    sessions (used with --tf-serving, where this process loads no model)."""
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    proto = saved_model_pb2.SavedModel()
+    with open(f"{path}/saved_model.pb", "rb") as handle:
+        proto.ParseFromString(handle.read())
+    return frozenset(proto.meta_graphs[0].signature_def)
+
+
+def _decode(array: np.ndarray) -> np.ndarray:
+    if array.dtype == object:
+        return np.vectorize(lambda b: b.decode("utf-8"), otypes=[object])(array)
+    return array

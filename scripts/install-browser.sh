@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# Headless Chromium and its WebDriver for the serving UI's browser test
+# (tests/serving/test_browser.py fails, not skips, without them). Debian/Ubuntu, as root.
+set -euo pipefail
+apt-get update
+apt-get install -y chromium chromium-driver
