@@ -74,6 +74,9 @@ def _parser() -> argparse.ArgumentParser:
                         help="download this GroupLens release into the cache")
     run.add_argument("--output-dir", default="runs/local",
                      help="pipeline root, ML Metadata and pushed models (default: %(default)s)")
+    run.add_argument("--push-to", metavar="gs://BUCKET/PREFIX|DIR",
+                     help="where blessed models go, as PREFIX/<model>/<version>/ "
+                          "(default: OUTPUT_DIR/serving)")
     run.add_argument("--models", default=",".join(MODEL_NAMES),
                      help="comma-separated models to train (default: all five)")
     run.add_argument("--protocol", choices=[p.value for p in protocols.Protocol],
@@ -149,12 +152,24 @@ def _settings(args: argparse.Namespace):
     settings = configs.PipelineSettings(
         data_dir=os.path.abspath(data_dir),
         pipeline_root=os.path.join(output_dir, configs.PIPELINE_ROOT_DIR),
-        serving_dir=os.path.join(output_dir, configs.SERVING_DIR),
+        serving_dir=_push_destination(args.push_to, output_dir),
         models=models, protocol=args.protocol, train_file=args.train_file,
         eval_file=args.eval_file, hparams=hparams, gates=gates, beam_args=beam_args,
         quarantine_bad_rows=args.quarantine_bad_rows,
         max_bad_row_fraction=args.max_bad_row_fraction, drift_threshold=args.drift_threshold)
     return settings, os.path.join(output_dir, configs.METADATA_FILE)
+
+
+def _push_destination(push_to: str | None, output_dir: str) -> str:
+    from pipeline.configs import SERVING_DIR
+
+    if not push_to:
+        return os.path.join(output_dir, SERVING_DIR)
+    if "://" in push_to and not push_to.startswith("gs://"):
+        raise CliError(f"--push-to: {push_to!r}: only gs:// URLs and local paths are supported")
+    if push_to.startswith("gs://") and len(push_to.rstrip("/")) <= len("gs://"):
+        raise CliError("--push-to: gs:// needs a bucket, e.g. gs://my-bucket/models")
+    return push_to.rstrip("/") if push_to.startswith("gs://") else os.path.abspath(push_to)
 
 
 def _gates(flags: list[str], models: tuple[str, ...]) -> dict:

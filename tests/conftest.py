@@ -1,6 +1,43 @@
-"""Test-wide set-up: Keras 2 for TensorFlow Recommenders, quiet TensorFlow logs."""
+"""Test-wide set-up: Keras 2 for TensorFlow Recommenders, quiet TensorFlow logs, and a real
+GCS JSON API on loopback (gcp-storage-emulator, in memory)."""
 
 import os
+import socket
+import uuid
+from collections.abc import Iterator
+
+import pytest
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+@pytest.fixture(scope="session")
+def gcs_emulator() -> Iterator[str]:
+    """STORAGE_EMULATOR_HOST of an in-memory emulator on a free loopback port."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    from gcp_storage_emulator.server import create_server
+
+    server = create_server("127.0.0.1", port, in_memory=True)
+    server.start()
+    host = f"http://127.0.0.1:{port}"
+    previous = os.environ.get("STORAGE_EMULATOR_HOST")
+    os.environ["STORAGE_EMULATOR_HOST"] = host
+    try:
+        yield host
+    finally:
+        server.stop()
+        if previous is None:
+            os.environ.pop("STORAGE_EMULATOR_HOST", None)
+        else:
+            os.environ["STORAGE_EMULATOR_HOST"] = previous
+
+
+@pytest.fixture
+def bucket(gcs_emulator: str):
+    from google.cloud import storage
+
+    client = storage.Client(project="test-project")
+    return client.create_bucket(f"models-{uuid.uuid4().hex[:12]}")

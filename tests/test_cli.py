@@ -17,6 +17,8 @@ from recsys import cli, datasets
     (["--models", "mf", "--min-hit-rate", "retrieval=0.1"], "'retrieval' is not one of the models"),
     (["--min-hit-rate", "mf=high"], "--min-hit-rate: 'high' is not a number"),
     (["--min-hit-rate", "mf=1.5"], "--min-hit-rate: 1.5 is outside 0..1"),
+    (["--push-to", "s3://bucket/models"], "only gs:// URLs and local paths are supported"),
+    (["--push-to", "gs://"], "gs:// needs a bucket"),
 ])
 def test_bad_options_are_rejected_with_one_line(tmp_path, capsys, args, message):
     status = cli.main(["run", "--data-dir", str(tmp_path), "--output-dir", str(tmp_path), *args])

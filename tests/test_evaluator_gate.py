@@ -6,6 +6,7 @@ import hashlib
 from pathlib import Path
 
 import pytest
+from google.cloud import storage
 
 from recsys import cli, run_summary
 from tests.movielens_files import write_ml100k
@@ -32,7 +33,7 @@ def _tree_digest(directory: Path) -> str:
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
+def runs(tmp_path_factory, gcs_emulator):
     root = tmp_path_factory.mktemp("gate")
     data_dir = write_ml100k(root / "data")
     output_dir = root / "out"
@@ -42,8 +43,11 @@ def runs(tmp_path_factory):
     degraded = _run(data_dir, output_dir, *DEGRADED)
     after = _tree_digest(pushed)
     again = _run(data_dir, output_dir, "--hparam", "retrieval.epochs=31")
+    bucket = storage.Client(project="test").create_bucket("models")
+    to_gcs = _run(data_dir, output_dir, "--hparam", "retrieval.epochs=31",
+                  "--push-to", "gs://models/prod")
     return {"good": good, "degraded": degraded, "again": again, "pushed": pushed,
-            "unchanged": before == after}
+            "unchanged": before == after, "to_gcs": to_gcs, "bucket": bucket}
 
 
 def test_a_good_model_beats_popularity_and_is_blessed_and_pushed(runs):
@@ -71,3 +75,13 @@ def test_the_next_good_run_is_compared_with_the_last_blessed_model(runs):
     assert [artifact.id for artifact in resolved] == [first_model.id]  # not the degraded one
     assert run_summary.baseline_model_id(runs["again"]["Evaluator.retrieval"]) == first_model.id
     assert run_summary.blessed(runs["again"]["Evaluator.retrieval"]) is True
+
+
+def test_push_to_gcs_reuses_the_blessed_model_and_writes_tf_serving_layout(runs):
+    to_gcs = runs["to_gcs"]
+    assert to_gcs["Trainer.retrieval"].state == "CACHED"  # only the destination changed
+    version = run_summary.pushed_destination(to_gcs["Pusher.retrieval"]).rsplit("/", 1)[-1]
+    names = {blob.name for blob in runs["bucket"].list_blobs(prefix="prod/")}
+    assert f"prod/retrieval/{version}/saved_model.pb" in names
+    assert f"prod/retrieval/{version}/assets.extra/item_embeddings.npz" in names
+    assert all(name.startswith(f"prod/retrieval/{version}/") for name in names)

@@ -11,6 +11,8 @@ from tfx_bsl.public import tfxio
 from recsys import features as F
 from trainer.models.towers import VocabSizes
 
+SHUFFLE_SEED = 42
+
 
 def dataset(
     file_pattern: list[str],
@@ -22,7 +24,8 @@ def dataset(
 ) -> tf.data.Dataset:
     """Batches of transformed features {name: [B, ...]} (names: recsys/features.py)."""
     options = tfxio.TensorFlowDatasetOptions(
-        batch_size=batch_size, shuffle=shuffle, num_epochs=num_epochs, drop_final_batch=False)
+        batch_size=batch_size, shuffle=shuffle, shuffle_seed=SHUFFLE_SEED, num_epochs=num_epochs,
+        drop_final_batch=False)
     return data_accessor.tf_dataset_factory(
         file_pattern, options, tf_transform_output.transformed_metadata.schema
     ).prefetch(tf.data.AUTOTUNE)

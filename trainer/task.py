@@ -29,6 +29,7 @@ HPARAMS_KEY = "hparams"
 TOP_K = 10
 METRICS_FILE = "metrics.json"  # in the model run dir: eval metrics, training time and curves
 SCAN_BATCH = 4096
+TRAINING_SEED = 42
 # Users or movies with fewer training ratings than this count as cold in the eval report.
 COLD_THRESHOLD = 5
 
@@ -80,6 +81,8 @@ def train_and_evaluate(
     def batches(files: list[str], batch_size: int = SCAN_BATCH, shuffle: bool = False):
         return data.dataset(files, data_accessor, tft_output, batch_size, shuffle=shuffle)
 
+    # Same data and config, same model: reruns compare like with like in the Evaluator gate.
+    tf.keras.utils.set_random_seed(TRAINING_SEED)
     vocab = data.vocab_sizes(tft_output)
     catalogue = data.catalogue(batches(train_files), vocab.movies)
     users = data.user_table(batches(train_files), vocab.users)

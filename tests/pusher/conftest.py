@@ -1,18 +1,12 @@
-"""A real GCS JSON API on loopback (gcp-storage-emulator, in memory) and a tiny SavedModel
-with the `item_embeddings` signature and `movie_id_vocab` asset of trainer/export.py."""
+"""A tiny SavedModel with the `item_embeddings` signature and `movie_id_vocab` asset of
+trainer/export.py (the GCS emulator fixtures are in tests/conftest.py)."""
 
 from __future__ import annotations
 
-import os
-import socket
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import tensorflow as tf
-from gcp_storage_emulator.server import create_server
-from google.cloud import storage
 
 from tests.pusher.helpers import MOVIES, PushRun, TinyRecommender
 
@@ -35,33 +29,6 @@ def model_files(model_uri: str) -> set[str]:
     """The SavedModel's files, relative to its directory."""
     saved_model = Path(model_uri, "Format-Serving")
     return {str(p.relative_to(saved_model)) for p in saved_model.rglob("*") if p.is_file()}
-
-
-@pytest.fixture(scope="session")
-def gcs_emulator() -> Iterator[str]:
-    """STORAGE_EMULATOR_HOST of an in-memory emulator on a free loopback port."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = create_server("127.0.0.1", port, in_memory=True)
-    server.start()
-    host = f"http://127.0.0.1:{port}"
-    previous = os.environ.get("STORAGE_EMULATOR_HOST")
-    os.environ["STORAGE_EMULATOR_HOST"] = host
-    try:
-        yield host
-    finally:
-        server.stop()
-        if previous is None:
-            os.environ.pop("STORAGE_EMULATOR_HOST", None)
-        else:
-            os.environ["STORAGE_EMULATOR_HOST"] = previous
-
-
-@pytest.fixture
-def bucket(gcs_emulator: str) -> storage.Bucket:
-    client = storage.Client(project="test-project")
-    return client.create_bucket(f"models-{uuid.uuid4().hex[:12]}")
 
 
 @pytest.fixture

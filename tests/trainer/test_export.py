@@ -56,7 +56,10 @@ def _raw_rows() -> list[dict]:
 
 
 def _batch(rows: list[dict]) -> dict[str, tf.Tensor]:
-    return {name: tf.constant(np.stack([np.asarray(r[name]) for r in rows])) for name in rows[0]}
+    """Transformed instance dicts -> {name: [N, ...]}, floats as float32 as in the pipeline."""
+    columns = {name: np.stack([np.asarray(r[name]) for r in rows]) for name in rows[0]}
+    return {name: tf.constant(v.astype(np.float32) if v.dtype == np.float64 else v)
+            for name, v in columns.items()}
 
 
 @pytest.fixture(scope="module")
