@@ -31,6 +31,9 @@ COPY pipeline/ pipeline/
 COPY recsys/ recsys/
 COPY trainer/ trainer/
 COPY transform/ transform/
+# The curated schema is read at run time from the project root (components/data_gate).
+COPY schema/ schema/
+ENV RECSYS_PROJECT_ROOT=/opt/recsys/src
 RUN pip install --no-deps --no-build-isolation . \
     && rm -rf build ./*.egg-info \
     && useradd --create-home --uid 10001 --user-group recsys

@@ -61,6 +61,8 @@ class PipelineSettings:
     seed: int = protocols.DEFAULT_SEED
     hparams: dict[str, dict[str, str]] = dataclasses.field(default_factory=dict)
     gates: dict[str, Gate] = dataclasses.field(default_factory=lambda: dict(DEFAULT_GATES))
+    # "vertex" restricts resolvers to the stock strategies KubeflowV2DagRunner can compile.
+    orchestrator: str = "local"
     beam_args: tuple[str, ...] = ()
     # Data gate (components/data_gate, components/movielens_example_gen).
     quarantine_bad_rows: bool = False  # ExampleGen sets bad rows aside instead of failing

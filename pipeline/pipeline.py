@@ -31,7 +31,8 @@ def create_pipeline(
     statistics = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
     # Curated schema, ExampleValidator and a gate that stops the run on anomalies or drift.
     validation, schema, gate = validation_nodes(
-        statistics.outputs["statistics"], settings.schema_file, settings.drift_threshold)
+        statistics.outputs["statistics"], settings.schema_file, settings.drift_threshold,
+        stock_resolver=settings.orchestrator == "vertex")
     transform = tfx.components.Transform(
         examples=example_gen.outputs["examples"], schema=schema.outputs["schema"],
         preprocessing_fn=configs.PREPROCESSING_FN,

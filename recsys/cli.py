@@ -118,6 +118,11 @@ def _run(args: argparse.Namespace) -> int:
     local_runner.run(settings, metadata_path)
     print(f"pipeline finished in {time.monotonic() - started:.0f} s")
     _print_summary(metadata_path)
+    from recsys import report  # TensorFlow and matplotlib: only once the run is done
+
+    path = report.write_report(metadata_path, os.path.join(os.path.dirname(metadata_path),
+                                                           "report"), data_dir=settings.data_dir)
+    print(f"report: {path}")
     return 0
 
 

@@ -91,7 +91,8 @@ def _compile(args: argparse.Namespace) -> int:
             args.machine_type, args.max_num_workers)
     else:
         beam_args = kubeflow_v2_runner.direct_beam_args()
-    settings = configs.PipelineSettings(beam_args=beam_args, **settings_kwargs)
+    settings = configs.PipelineSettings(
+        beam_args=beam_args, orchestrator="vertex", **settings_kwargs)
     job = kubeflow_v2_runner.compile_pipeline(settings, args.image, args.output)
     tasks = job["pipelineSpec"]["root"]["dag"]["tasks"]
     print(f"wrote {args.output}: {len(tasks)} steps, image {args.image}, "

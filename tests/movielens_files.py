@@ -11,7 +11,6 @@ from pathlib import Path
 
 from components.movielens_example_gen.formats import ML100K_GENRES
 
-
 GENRES_IN_USE = 6  # movie m has genre ML100K_GENRES[1 + (m - 1) % 6]: Action..Comedy
 
 

@@ -14,8 +14,10 @@ pytestmark = pytest.mark.e2e
 
 MODELS = ("mf", "retrieval", "ranking", "hybrid", "sequential")
 USERS = 40
-NODES = {"MovieLensExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator", "Transform"} | {
-    f"{kind}.{model}" for kind in ("Trainer", "Evaluator", "Pusher") for model in MODELS}
+NODES = {"MovieLensExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator",
+         "PreviousStatistics", "DataValidationGate", "Transform"} | {
+    f"{kind}.{model}" for kind in ("Trainer", "LatestBlessedModel", "Evaluator", "Pusher")
+    for model in MODELS}
 
 
 def _run(data_dir, output_dir, *extra):

@@ -61,15 +61,27 @@ class DataValidationGate(base_component.BaseComponent):
             drift_anomalies=channel.Channel(type=standard_artifacts.ExampleAnomalies)))
 
 
-def previous_statistics_resolver() -> tfx.dsl.Resolver:
+class LatestArtifactIfAny(tfx.dsl.experimental.LatestArtifactStrategy):
+    """LatestArtifactStrategy that resolves to nothing on a first run instead of failing.
+
+    The stock strategy returns None when no artifact exists yet, which LocalDagRunner records
+    as a FAILED node although the run goes on; the gate then simply has no baseline.
+    """
+
+    def resolve_artifacts(self, store, input_dict):
+        return self._resolve(input_dict)
+
+
+def previous_statistics_resolver(stock_strategy: bool = False) -> tfx.dsl.Resolver:
     """The statistics the gate accepted last, in any earlier run (none on a first run).
 
     A channel by producer id, not the gate's output channel: the resolver has no upstream node,
     so it resolves before this run's gate publishes anything. One artifact, LatestArtifact:
-    the only form Vertex (KubeflowV2DagRunner) compiles.
+    the only form Vertex (KubeflowV2DagRunner) compiles, hence `stock_strategy` there.
     """
     return tfx.dsl.Resolver(
-        strategy_class=tfx.dsl.experimental.LatestArtifactStrategy,
+        strategy_class=(tfx.dsl.experimental.LatestArtifactStrategy if stock_strategy
+                        else LatestArtifactIfAny),
         statistics=tfx.dsl.Channel(
             type=standard_artifacts.ExampleStatistics, producer_component_id=GATE_ID,
             output_key=executor.ACCEPTED_STATISTICS_KEY),
@@ -101,7 +113,8 @@ class CuratedSchemaGen(tfx.components.ImportSchemaGen):
 
 
 def validation_nodes(
-    statistics, schema_file: str = CURATED_SCHEMA, drift_threshold: float | None = None
+    statistics, schema_file: str = CURATED_SCHEMA, drift_threshold: float | None = None,
+    stock_resolver: bool = False,
 ) -> tuple[list, CuratedSchemaGen, DataValidationGate]:
     """ImportSchemaGen -> ExampleValidator -> (previous statistics) -> DataValidationGate.
 
@@ -115,7 +128,7 @@ def validation_nodes(
     schema = CuratedSchemaGen(schema_file).with_id("ImportSchemaGen")
     validator = tfx.components.ExampleValidator(
         statistics=statistics, schema=schema.outputs["schema"])
-    previous = previous_statistics_resolver()
+    previous = previous_statistics_resolver(stock_resolver)
     gate = DataValidationGate(
         statistics=statistics, schema=schema.outputs["schema"],
         anomalies=validator.outputs["anomalies"],

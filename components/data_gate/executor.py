@@ -36,7 +36,8 @@ SCHEMA_DIGEST_KEY = "schema_digest"
 DRIFT_SPLIT = "train"  # eval holds one example per user: too few to compare distributions
 ANOMALIES_FILE = "SchemaDiff.pb"  # ExampleValidator's file name, one per split
 SCHEMA_FILE = "schema.pbtxt"
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+# The checkout, or where the pipeline image keeps the repository files (Dockerfile).
+PROJECT_ROOT = Path(os.environ.get("RECSYS_PROJECT_ROOT") or Path(__file__).resolve().parents[2])
 _MAX_VALUE_TEXT = 300  # keep the one-line error readable on huge domains
 
 

@@ -9,14 +9,21 @@ from kfp.pipeline_spec import pipeline_spec_pb2
 from recsys import cli
 
 KFP_COMMAND = ["python", "-m", "tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor"]
-SHARED_STEPS = {"MovieLensExampleGen", "StatisticsGen", "SchemaGen", "ExampleValidator",
-                "Transform"}
+SHARED_STEPS = {"MovieLensExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator",
+                "DataValidationGate", "Transform"}
 BEAM_STEPS = {"MovieLensExampleGen", "StatisticsGen", "Transform", "Evaluator.mf"}
 
 
 def _steps(models) -> set[str]:
     per_model = {f"{step}.{m}" for m in models for step in ("Trainer", "Evaluator", "Pusher")}
     return SHARED_STEPS | per_model
+
+
+def _component_tasks(job: dict) -> set[str]:
+    """The DAG's tasks less the resolvers, which compile to metadata queries, not containers
+    (LatestBlessedModel.<m> -> "<node>-<input>-resolver" tasks, PreviousStatistics -> itself)."""
+    return {task for task in job["pipelineSpec"]["root"]["dag"]["tasks"]
+            if not task.endswith("-resolver") and task != "PreviousStatistics"}
 
 
 def _executor_args(job: dict, step: str) -> list[str]:
@@ -40,8 +47,11 @@ def test_is_a_pipeline_job_that_round_trips(dataflow_job, target):
 
 def test_every_step_runs_the_pipeline_image(dataflow_job, target):
     spec = dataflow_job["pipelineSpec"]
-    assert set(spec["root"]["dag"]["tasks"]) == _steps(cli.MODEL_NAMES)
-    executors = spec["deploymentSpec"]["executors"].values()
+    tasks = set(spec["root"]["dag"]["tasks"])
+    assert _component_tasks(dataflow_job) == _steps(cli.MODEL_NAMES)
+    assert {task.split("-", 1)[0] for task in tasks - _steps(cli.MODEL_NAMES)} == {
+        "PreviousStatistics"} | {f"LatestBlessedModel.{m}" for m in cli.MODEL_NAMES}
+    executors = [e for e in spec["deploymentSpec"]["executors"].values() if "container" in e]
     assert len(executors) == len(_steps(cli.MODEL_NAMES))
     for executor in executors:
         assert executor["container"]["image"] == target.image
@@ -69,7 +79,7 @@ def test_direct_runner_and_model_subset(tmp_path, target):
     path = tmp_path / "direct.json"
     assert cli.main(target.compile_args(path, "--models", "mf,retrieval")) == 0
     job = json.loads(path.read_text())
-    assert set(job["pipelineSpec"]["root"]["dag"]["tasks"]) == _steps(("mf", "retrieval"))
+    assert _component_tasks(job) == _steps(("mf", "retrieval"))
     args = _executor_args(job, "Transform")
     assert "--direct_running_mode=multi_processing" in args
     assert not any(a.startswith("--runner=") for a in args)

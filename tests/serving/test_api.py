@@ -132,7 +132,7 @@ def test_movies_autocomplete(client):
 
 def test_users_and_unknown_paths(client):
     user = client.get("/users/2").json()
-    assert user["gender"] == "F" and user["ratings"] == 12 and len(user["history"]) == 12
+    assert user["gender"] == "M" and user["ratings"] == 12 and len(user["history"]) == 12
     _error(client.get("/users/999"), 404)
     _error(client.get("/no/such/page"), 404)
 

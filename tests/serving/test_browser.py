@@ -36,13 +36,16 @@ def _browser():
 
 
 @pytest.fixture
-def server(run_output):
+def server(request):
     import uvicorn
 
     from recsys import serve_cli
 
-    models = os.environ.get("RECSYS_UI_MODELS_DIR", str(run_output[1] / "models"))
-    data = os.environ.get("RECSYS_UI_DATA_DIR", str(run_output[0]))
+    if "RECSYS_UI_MODELS_DIR" in os.environ:
+        models, data = os.environ["RECSYS_UI_MODELS_DIR"], os.environ["RECSYS_UI_DATA_DIR"]
+    else:  # the tiny pipeline run, only when needed
+        data_dir, output = request.getfixturevalue("run_output")
+        models, data = str(output / "models"), str(data_dir)
     app = serve_cli.build_app(models, data, start_polling=False)
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
