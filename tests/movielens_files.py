@@ -12,10 +12,12 @@ from pathlib import Path
 from components.movielens_example_gen.formats import ML100K_GENRES
 
 GENRES_IN_USE = 6  # movie m has genre ML100K_GENRES[1 + (m - 1) % 6]: Action..Comedy
+USERS, MOVIES, RATINGS_PER_USER = 120, 60, 10
 
 
 def write_ml100k(
-    directory: Path, users: int = 120, movies: int = 60, ratings_per_user: int = 10, seed: int = 7
+    directory: Path, users: int = USERS, movies: int = MOVIES,
+    ratings_per_user: int = RATINGS_PER_USER, seed: int = 7,
 ) -> Path:
     """u.data / u.item (Latin-1 titles) / u.user with `users` x `ratings_per_user` ratings.
 

@@ -37,6 +37,9 @@ from tfx.utils import io_utils, proto_utils
 
 SAVED_MODEL_PB = "saved_model.pb"
 EMBEDDINGS_FILE = "assets.extra/item_embeddings.npz"
+# Which Model artifact (ML Metadata id) a version was pushed from: an identical re-run (cached
+# Trainer, re-evaluated against itself as baseline) must not publish the same model again.
+SOURCE_FILE = "assets.extra/source_model_id.txt"
 MOVIE_VOCAB_PREFIX = "movie_id_vocab"  # recsys.features.MOVIE_VOCAB, a Transform asset
 ITEM_EMBEDDINGS_SIGNATURE = "item_embeddings"
 # Marks every object of one push so that cleanup deletes exactly those, even the one whose
@@ -70,8 +73,14 @@ class Executor(tfx_pusher_executor.Executor):
         base_directory = _base_directory(exec_properties)
         target = GcsTarget(base_directory) if base_directory.startswith("gs://") else (
             LocalTarget(base_directory))
-        with tempfile.TemporaryDirectory(prefix="gcs_pusher_") as scratch:
-            version = target.push(_version_files(model_path, scratch))
+        model_id = input_dict[standard_component_specs.MODEL_KEY][0].id
+        version = _version_from(target, model_id)
+        if version is None:
+            with tempfile.TemporaryDirectory(prefix="gcs_pusher_") as scratch:
+                version = target.push(_version_files(model_path, scratch, model_id))
+        else:
+            logging.info("Model artifact %d is already version %s: not pushed again.",
+                         model_id, version)
         # Archive the model in the PushedModel artifact, as the TFX Pusher does.
         io_utils.copy_dir(model_path, model_push.uri)
         destination = f"{base_directory.rstrip('/')}/{version}"
@@ -105,13 +114,23 @@ def next_version(existing: list[int], now: float | None = None) -> str:
     return str(max(now_s, max(existing, default=-1) + 1))
 
 
+def _version_from(target: LocalTarget | GcsTarget, model_id: int) -> str | None:
+    """The latest version if it holds this Model artifact (ids are > 0 in ML Metadata)."""
+    versions = target.existing_versions()
+    if not model_id or not versions:
+        return None
+    latest = str(max(versions))
+    return latest if target.read_text(f"{latest}/{SOURCE_FILE}") == str(model_id) else None
+
+
 def _numeric(names: list[str]) -> list[int]:
     return [int(name) for name in names if name.isdigit()]
 
 
 # -- what one version holds ------------------------------------------------------------------
-def _version_files(model_path: str, scratch: str) -> Files:
-    """The SavedModel's files plus assets.extra/item_embeddings.npz, all on local disk."""
+def _version_files(model_path: str, scratch: str, model_id: int) -> Files:
+    """The SavedModel's files plus assets.extra/ (item embeddings, source model id), all on
+    local disk."""
     if not os.path.isdir(model_path):  # a remote pipeline root: read it once, locally
         local = os.path.join(scratch, "model")
         io_utils.copy_dir(model_path, local)
@@ -122,6 +141,10 @@ def _version_files(model_path: str, scratch: str) -> Files:
     embeddings = os.path.join(scratch, "item_embeddings.npz")
     write_item_embeddings(model_path, embeddings)
     files[EMBEDDINGS_FILE] = embeddings
+    source = os.path.join(scratch, "source_model_id.txt")
+    with open(source, "w") as handle:
+        handle.write(str(model_id))
+    files[SOURCE_FILE] = source
     return files
 
 
@@ -171,9 +194,19 @@ class LocalTarget:
     def __init__(self, base_directory: str):
         self.base = base_directory
 
+    def existing_versions(self) -> list[int]:
+        return _numeric(os.listdir(self.base)) if os.path.isdir(self.base) else []
+
+    def read_text(self, relative: str) -> str | None:
+        path = os.path.join(self.base, relative)
+        if not os.path.exists(path):
+            return None
+        with open(path) as handle:
+            return handle.read()
+
     def push(self, files: Files) -> str:
         os.makedirs(self.base, exist_ok=True)
-        version = next_version(_numeric(os.listdir(self.base)))
+        version = next_version(self.existing_versions())
         staging = os.path.join(self.base, f".staging-{version}")
         final = os.path.join(self.base, version)
         os.mkdir(staging)  # fails if another push is staging the same version
@@ -234,6 +267,12 @@ class GcsTarget:
         for _ in blobs.pages:  # the "directories" are only known once every page is read
             pass
         return _numeric([p[len(self.prefix):].rstrip("/") for p in blobs.prefixes])
+
+    def read_text(self, relative: str) -> str | None:
+        blob = self.bucket.blob(f"{self.prefix}{relative}")
+        if not blob.exists(retry=DEFAULT_RETRY):
+            return None
+        return blob.download_as_text(retry=DEFAULT_RETRY)
 
     def push(self, files: Files) -> str:
         version = next_version(self.existing_versions())

@@ -13,7 +13,12 @@ from google.api_core import exceptions
 from google.cloud import storage
 from google.cloud.storage.retry import DEFAULT_RETRY
 
-from components.gcs_pusher.executor import EMBEDDINGS_FILE, Executor, PushError
+from components.gcs_pusher.executor import (
+    EMBEDDINGS_FILE,
+    SOURCE_FILE,
+    Executor,
+    PushError,
+)
 from tests.pusher.helpers import EMBEDDINGS, MOVIES, objects
 
 PREFIX = "recsys/serving/mf"
@@ -51,7 +56,7 @@ def test_blessed_model_lands_in_tf_serving_layout(bucket, make_run, model_files,
     version = run.version
     assert int(version) >= before
     version_dir = f"{PREFIX}/{version}"
-    expected = {f"{version_dir}/{name}" for name in model_files | {EMBEDDINGS_FILE}}
+    expected = {f"{version_dir}/{name}" for name in model_files | {EMBEDDINGS_FILE, SOURCE_FILE}}
     assert set(objects(bucket)) == expected
     # saved_model.pb, the marker of a complete version, goes last; nothing is overwritten.
     assert uploads[-1][0] == f"{version_dir}/saved_model.pb"
@@ -83,8 +88,8 @@ def test_large_files_go_through_resumable_uploads(bucket, make_run, model_files,
     monkeypatch.setattr(storage.Blob, "_do_resumable_upload", spy)
     run = _push(make_run, bucket)
 
-    assert len(resumable) == len(model_files) + 1
-    assert len(objects(bucket, f"{PREFIX}/{run.version}/")) == len(model_files) + 1
+    assert set(resumable) >= {f"{PREFIX}/{run.version}/{name}" for name in model_files}
+    assert len(objects(bucket, f"{PREFIX}/{run.version}/")) == len(model_files) + 2
 
 
 def test_versions_strictly_increase_and_existing_ones_are_untouched(bucket, make_run):
@@ -188,3 +193,21 @@ def test_transient_server_error_is_retried(bucket, make_run, monkeypatch):
 
     assert len(failed) == 1
     assert f"{PREFIX}/{run.version}/saved_model.pb" in objects(bucket)
+
+
+def test_the_same_model_artifact_is_pushed_once(bucket, make_run):
+    """An identical pipeline re-run re-evaluates the cached model and blesses it again: the
+    push must point at the version already there, not publish a copy."""
+    first = make_run(f"gs://{bucket.name}/{PREFIX}")
+    first.model.id = 7
+    Executor().Do(first.input_dict, first.output_dict, first.exec_properties)
+    before = objects(bucket)
+    again = make_run(f"gs://{bucket.name}/{PREFIX}")
+    again.model.id = 7
+    Executor().Do(again.input_dict, again.output_dict, again.exec_properties)
+    assert again.version == first.version and objects(bucket) == before
+    assert again.pushed.get_int_custom_property("pushed") == 1
+    other = make_run(f"gs://{bucket.name}/{PREFIX}")
+    other.model.id = 8
+    Executor().Do(other.input_dict, other.output_dict, other.exec_properties)
+    assert int(other.version) > int(first.version)

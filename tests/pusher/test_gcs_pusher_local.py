@@ -10,7 +10,12 @@ import numpy as np
 import pytest
 
 from components.gcs_pusher import executor
-from components.gcs_pusher.executor import EMBEDDINGS_FILE, Executor, PushError
+from components.gcs_pusher.executor import (
+    EMBEDDINGS_FILE,
+    SOURCE_FILE,
+    Executor,
+    PushError,
+)
 from tests.pusher.helpers import EMBEDDINGS, MOVIES
 
 
@@ -42,7 +47,7 @@ def test_push_stages_then_renames_into_tf_serving_layout(
     assert int(version) >= before
     assert renames == [(str(dest / f".staging-{version}"), str(dest / version))]
     assert os.listdir(dest) == [version]
-    assert _files(dest / version) == model_files | {EMBEDDINGS_FILE}
+    assert _files(dest / version) == model_files | {EMBEDDINGS_FILE, SOURCE_FILE}
     npz = np.load(dest / version / EMBEDDINGS_FILE)
     assert npz["movie_ids"].tolist() == MOVIES
     np.testing.assert_array_equal(npz["embeddings"], EMBEDDINGS[:len(MOVIES)])

@@ -3,7 +3,7 @@
 import pytest
 from PIL import Image
 
-from tests.serving.pipeline_models import MODELS, pipeline_output
+from tests.pipeline_run import MODELS, pipeline_output
 
 pytestmark = pytest.mark.e2e
 

@@ -3,7 +3,7 @@ import shutil
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.serving.pipeline_models import pipeline_output
+from tests.pipeline_run import pipeline_output
 
 
 @pytest.fixture(scope="session")

@@ -2,6 +2,8 @@
 
 import pytest
 
+from tests.movielens_files import RATINGS_PER_USER
+
 pytestmark = pytest.mark.e2e
 
 ALL_MODELS = {"retrieval", "mf", "hybrid", "sequential", "ranking"}
@@ -31,11 +33,11 @@ def test_recommend_returns_k_distinct_known_movies(client):
 def test_recommend_exclude_seen_leaves_out_the_users_rated_movies(client):
     seen = {h["movie_id"] for h in client.get("/users/3", params={"history": 500})
             .json()["history"]}
-    assert len(seen) == 12
+    assert len(seen) == RATINGS_PER_USER
     body = client.get("/recommend", params={"user_id": "3", "k": 15,
                                             "exclude_seen": "true"}).json()
     ids = [item["movie_id"] for item in body["items"]]
-    assert body["excluded"] == 12
+    assert body["excluded"] == RATINGS_PER_USER
     assert len(ids) == 15 == len(set(ids))  # > 10: a second round of the signature
     assert not seen & set(ids)
 
@@ -132,7 +134,8 @@ def test_movies_autocomplete(client):
 
 def test_users_and_unknown_paths(client):
     user = client.get("/users/2").json()
-    assert user["gender"] == "M" and user["ratings"] == 12 and len(user["history"]) == 12
+    assert user["gender"] == "M" and user["ratings"] == RATINGS_PER_USER
+    assert len(user["history"]) == RATINGS_PER_USER
     _error(client.get("/users/999"), 404)
     _error(client.get("/no/such/page"), 404)
 
