@@ -19,10 +19,13 @@ NODES = {"MovieLensExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleVali
     for model in MODELS}
 
 
-# Nodes that run again on an identical re-run: resolvers are never cached, and the data gate's
-# baseline is the statistics it accepted last, a new artifact each run.
-ALWAYS_RUN = {"PreviousStatistics", "DataValidationGate"} | {
-    f"LatestBlessedModel.{model}" for model in MODELS}
+# Nodes that run again on an identical re-run: resolvers are never cached; the data gate's
+# baseline is the statistics it accepted last, a new artifact each run; the Evaluators now have
+# a baseline (the blessed model of the first run: the same model) and the Pushers a new
+# blessing, but push nothing new.
+RERUN = {"PreviousStatistics", "DataValidationGate"} | {
+    f"{kind}.{model}" for kind in ("LatestBlessedModel", "Evaluator", "Pusher")
+    for model in MODELS}
 
 
 def _run(data_dir, output_dir, *extra):
@@ -77,11 +80,18 @@ def test_each_model_is_pushed_with_metrics_and_callable_signatures(pipeline_run)
 
 def test_second_identical_run_reuses_every_component(pipeline_run, capsys):
     data_dir, output_dir = pipeline_run
+    versions = sorted(p.relative_to(output_dir) for p in (output_dir / "serving").glob("*/*"))
     assert _run(data_dir, output_dir) == 0
-    states = {node: result.state for node, result in _latest(output_dir).items()}
-    assert {states[node] for node in NODES - ALWAYS_RUN} == {"CACHED"}, states
-    assert {states[node] for node in ALWAYS_RUN} == {"COMPLETE"}
+    results = _latest(output_dir)
+    states = {node: result.state for node, result in results.items()}
+    assert {states[node] for node in NODES - RERUN} == {"CACHED"}, states
+    assert {states[node] for node in RERUN} == {"COMPLETE"}, states
     assert "cached" in capsys.readouterr().out
+    assert sorted(p.relative_to(output_dir)
+                  for p in (output_dir / "serving").glob("*/*")) == versions  # no new version
+    for model in MODELS:
+        assert run_summary.pushed_destination(results[f"Pusher.{model}"]).startswith(
+            str(output_dir / "serving" / model))
 
 
 def test_a_bad_row_stops_the_run_with_file_and_line(tmp_path, capsys):
