@@ -14,6 +14,7 @@ import tensorflow_transform.beam as tft_beam
 from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io, schema_utils
 
 from recsys import features as F
+from tests.raw_features import RAW_SPEC
 from trainer import data, tflite
 from trainer.config import config_with_overrides
 from trainer.export import ServingModule, export
@@ -22,19 +23,6 @@ from trainer.models.registry import MODEL_NAMES, build_model
 
 TOP_K = 10
 NUM_MOVIES = 14
-RAW_SPEC = {
-    F.USER_ID: tf.io.FixedLenFeature([1], tf.string),
-    F.MOVIE_ID: tf.io.FixedLenFeature([1], tf.string),
-    F.RATING: tf.io.FixedLenFeature([1], tf.float32),
-    F.TIMESTAMP: tf.io.FixedLenFeature([1], tf.int64),
-    F.TITLE: tf.io.FixedLenFeature([1], tf.string),
-    F.YEAR: tf.io.FixedLenFeature([1], tf.int64),
-    F.GENRES: tf.io.VarLenFeature(tf.string),
-    F.GENDER: tf.io.FixedLenFeature([1], tf.string),
-    F.AGE: tf.io.FixedLenFeature([1], tf.int64),
-    F.OCCUPATION: tf.io.FixedLenFeature([1], tf.string),
-    F.HISTORY: tf.io.VarLenFeature(tf.string),
-}
 GENRES = ("Drama", "Comedy", "Action")
 
 

@@ -4,27 +4,13 @@ import tempfile
 
 import numpy as np
 import pytest
-import tensorflow as tf
 import tensorflow_transform as tft
 import tensorflow_transform.beam as tft_beam
 from tensorflow_transform.tf_metadata import dataset_metadata, schema_utils
 
 from recsys import features as F
+from tests.raw_features import RAW_SPEC
 from transform.preprocessing import preprocessing_fn
-
-RAW_SPEC = {
-    F.USER_ID: tf.io.FixedLenFeature([1], tf.string),
-    F.MOVIE_ID: tf.io.FixedLenFeature([1], tf.string),
-    F.RATING: tf.io.FixedLenFeature([1], tf.float32),
-    F.TIMESTAMP: tf.io.FixedLenFeature([1], tf.int64),
-    F.TITLE: tf.io.FixedLenFeature([1], tf.string),
-    F.YEAR: tf.io.FixedLenFeature([1], tf.int64),
-    F.GENRES: tf.io.VarLenFeature(tf.string),
-    F.GENDER: tf.io.FixedLenFeature([1], tf.string),
-    F.AGE: tf.io.FixedLenFeature([1], tf.int64),
-    F.OCCUPATION: tf.io.FixedLenFeature([1], tf.string),
-    F.HISTORY: tf.io.VarLenFeature(tf.string),
-}
 
 
 def _row(user, movie, rating, ts, genres, history, gender="M", age=30, year=1995):
