@@ -21,6 +21,8 @@ from recsys import (  # noqa: E402
     serve_cli,  # noqa: E402
 )
 
+# trainer.models.registry.MODEL_NAMES, spelled here so that parsing arguments needs no
+# TensorFlow import (tests/test_cli.py checks they agree).
 MODEL_NAMES = ("mf", "retrieval", "ranking", "hybrid", "sequential")
 # Errors raised inside Beam workers reach us wrapped in a RuntimeError whose text holds the
 # original "InputDataError: FILE:LINE: problem [while running 'Step']".
@@ -232,6 +234,7 @@ class _ProgressHandler(logging.Handler):
 _KNOWN_WARNINGS = (
     "ArtifactQuery.property_predicate is not supported",
     "Examples artifact does not have payload_format",  # Transform output; TF Example assumed
+    "Tables initialized inside a tf.function",  # TFT's vocabulary lookups, by design
 )
 
 

@@ -87,3 +87,9 @@ class _Response:
 
     def read(self):
         return self.body
+
+
+def test_cli_model_names_are_the_registry_models():
+    from trainer.models.registry import MODEL_NAMES
+
+    assert cli.MODEL_NAMES == MODEL_NAMES
