@@ -87,20 +87,6 @@ def model_ranks(
     return np.concatenate(ranks)
 
 
-def model_top_k_metrics(
-    model: RecommenderModel,
-    query_features: Mapping[str, np.ndarray],
-    catalogue: Mapping[str, np.ndarray],
-    test_items: np.ndarray,
-    seen: Seen,
-    k: int = 10,
-    batch_size: int = 256,
-) -> dict[str, float]:
-    """`top_k_metrics` of any model (see `model_ranks`)."""
-    return metrics_from_ranks(
-        model_ranks(model, query_features, catalogue, test_items, seen, batch_size), k)
-
-
 def subset_hit_rate(ranks: np.ndarray, subset: np.ndarray, k: int = 10) -> dict[str, object]:
     """{"hit_rate_at_K": HR@K over ranks[subset] or None when the subset is empty, "count"}."""
     count = int(np.count_nonzero(subset))

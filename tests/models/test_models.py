@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 from recsys import features as F
-from trainer.evaluation import model_top_k_metrics
+from trainer.evaluation import metrics_from_ranks, model_ranks
 from trainer.models.base import RATING, RETRIEVAL
 from trainer.models.registry import MODEL_NAMES
 
@@ -35,8 +35,9 @@ def test_training_learns_the_pattern(make_model, name, vocab, make_features, cat
         errors = model.predict_rating(data) - data[F.RATING]
         assert float(tf.sqrt(tf.reduce_mean(errors**2))) < 1.0
     else:  # the pattern's movie should rank first among all movies
-        metrics = model_top_k_metrics(model, data, catalogue, data[F.MOVIE_INDEX].numpy(),
-                                      np.zeros((512, vocab.movies), bool), k=1, batch_size=100)
+        ranks = model_ranks(model, data, catalogue, data[F.MOVIE_INDEX].numpy(),
+                            np.zeros((512, vocab.movies), bool), batch_size=100)
+        metrics = metrics_from_ranks(ranks, k=1)
         assert metrics["hit_rate_at_1"] > 0.8
 
 
