@@ -92,55 +92,46 @@ def train_and_evaluate(
     history = model.fit(batches(train_files, config.batch_size, shuffle=True),
                         epochs=config.epochs, verbose=2)
     train_seconds = time.monotonic() - started
-    metrics = evaluate(model, catalogue, batches(train_files), batches(eval_files), vocab.users)
+    metrics = evaluate(model, catalogue, seen, batches(eval_files))
     return TrainedModel(model, catalogue, users, seen, metrics, history.history, train_seconds)
 
 
 def evaluate(
-    model: RecommenderModel, catalogue: dict[str, tf.Tensor], train: tf.data.Dataset,
-    eval_batches: tf.data.Dataset, num_users: int,
+    model: RecommenderModel, catalogue: dict[str, tf.Tensor], seen: tf.RaggedTensor,
+    eval_batches: tf.data.Dataset,
 ) -> dict[str, Any]:
     """HR@10/NDCG@10 over the full catalogue with training movies removed (protocol TOPK),
     RMSE for rating models, on every eval example; plus HR@10 on the eval examples of cold
-    users and of cold movies (< COLD_THRESHOLD training ratings; hit rate None if none)."""
-    train_users, train_movies = _pairs(train)
-    seen = _seen_by_user(train_users, train_movies, num_users)
+    users and of cold movies (< COLD_THRESHOLD training ratings; hit rate None if none).
+
+    `seen` [U + 1, None] holds each user's training movies (row U, the unknown user, empty).
+    """
+    seen_lists = np.split(seen.flat_values.numpy(), seen.row_splits.numpy()[1:-1])
+    train_counts = {"user": seen.row_lengths().numpy(),
+                    "movie": np.bincount(seen.flat_values.numpy())}
     eval_features = _collect(eval_batches)
     user_index, movie_index = eval_features[F.USER_INDEX], eval_features[F.MOVIE_INDEX]
     ranks = evaluation.model_ranks(
         model, eval_features, {k: v.numpy() for k, v in catalogue.items()}, movie_index,
-        [seen[u] if u < num_users else [] for u in user_index])
+        [seen_lists[u] for u in user_index])
     metrics: dict[str, Any] = evaluation.metrics_from_ranks(ranks, k=TOP_K)
     if model.kind == RATING:
         predictions = model.predict_rating(eval_features)
         metrics["rmse"] = evaluation.rmse(predictions, eval_features[F.RATING])
     metrics["eval_examples"] = int(len(user_index))
-    for side, train_ids, eval_ids in (("user", train_users, user_index),
-                                      ("movie", train_movies, movie_index)):
-        cold = _training_counts(train_ids, eval_ids) < COLD_THRESHOLD
+    for side, eval_ids in (("user", user_index), ("movie", movie_index)):
+        cold = _training_count(train_counts[side], eval_ids) < COLD_THRESHOLD
         subset = evaluation.subset_hit_rate(ranks, cold, k=TOP_K)
         metrics[f"cold_{side}_hit_rate_at_{TOP_K}"] = subset[f"hit_rate_at_{TOP_K}"]
         metrics[f"cold_{side}_examples"] = subset["count"]
     return metrics
 
 
-def _pairs(batches: tf.data.Dataset) -> tuple[np.ndarray, np.ndarray]:
-    """([N] user_index, [N] movie_index) of every example."""
-    parts = [(np.asarray(b[F.USER_INDEX]).reshape(-1), np.asarray(b[F.MOVIE_INDEX]).reshape(-1))
-             for b in batches.as_numpy_iterator()]
-    return np.concatenate([u for u, _ in parts]), np.concatenate([m for _, m in parts])
-
-
-def _training_counts(train_ids: np.ndarray, eval_ids: np.ndarray) -> np.ndarray:
-    """[E] number of training examples of each eval id (0 for ids never trained on)."""
-    counts = np.bincount(train_ids, minlength=int(max(train_ids.max(), eval_ids.max())) + 1)
-    return counts[eval_ids]
-
-
-def _seen_by_user(users: np.ndarray, movies: np.ndarray, num_users: int) -> list[np.ndarray]:
-    order = np.argsort(users, kind="stable")
-    bounds = np.searchsorted(users[order], np.arange(num_users + 1))
-    return [movies[order[bounds[u]:bounds[u + 1]]] for u in range(num_users)]
+def _training_count(counts: np.ndarray, eval_ids: np.ndarray) -> np.ndarray:
+    """[E] training examples of each eval id (0 for ids beyond `counts`, e.g. OOV)."""
+    padded = np.zeros(max(len(counts), int(eval_ids.max()) + 1), np.int64)
+    padded[:len(counts)] = counts
+    return padded[eval_ids]
 
 
 def _collect(batches: tf.data.Dataset) -> dict[str, np.ndarray]:
