@@ -66,6 +66,8 @@ HISTORY_INDEX = "history_index"
 HISTORY_LENGTH_FEATURE = "history_length"
 
 LABEL = RATING
+# The MovieLens rating scale (half stars in ml-latest/25M); the parser rejects anything outside.
+MIN_RATING, MAX_RATING = 0.5, 5.0
 
 # Vocabulary file names written by Transform (tft.TFTransformOutput.vocabulary_file_by_name).
 USER_VOCAB = "user_id_vocab"

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 
 OPTIMIZERS = ("adam", "adagrad")
 HISTORY_ENCODERS = ("bow", "cnn", "gru")
+SOFTMAXES = ("full", "sampled", "auto")
 
 
 def _check(condition: bool, message: str) -> None:
@@ -36,14 +37,15 @@ class TrainingConfig:
 
 @dataclasses.dataclass(frozen=True)
 class MFConfig(TrainingConfig):
-    embedding_dim: int = 32
-    # Per-example L2 on the looked-up vectors; 0.1 kept ML-100K's test RMSE falling (0.903)
-    # where 0.02 overfitted after 3 epochs.
+    # ML-100K RATING-protocol RMSE: 0.9066 (32 dims, learning rate 0.005, 10 epochs), 0.9052
+    # (64 dims, 0.002, 20 epochs); with L2 0.05 it over-fits (0.941), with 0.15 under-fits (0.913).
+    embedding_dim: int = 64
+    # Per-example L2 on the looked-up vectors (see towers.id_embedding).
     l2: float = 0.1
     bias_l2: float = 0.01
     rating_mean: float = 3.5  # initial global bias: MovieLens ratings average ~3.5
-    learning_rate: float = 0.005
-    epochs: int = 10
+    learning_rate: float = 0.002
+    epochs: int = 20
     batch_size: int = 512
 
 
@@ -58,24 +60,38 @@ class RetrievalConfig(TrainingConfig):
     learning_rate: float = 0.005
     epochs: int = 20
     batch_size: int = 1024
+    # "full": softmax over the catalogue; "sampled": in-batch negatives with logQ correction;
+    # "auto": full below trainer.models.base.SAMPLED_SOFTMAX_MIN_MOVIES movies, else sampled.
+    softmax: str = "auto"
 
     def __post_init__(self) -> None:
         super().__post_init__()
         _check(self.temperature > 0, "temperature must be > 0")
+        _check(self.softmax in SOFTMAXES, f"softmax must be one of {SOFTMAXES}")
 
 
 @dataclasses.dataclass(frozen=True)
 class RankingConfig(TrainingConfig):
-    embedding_dim: int = 32
+    # ML-100K RATING-protocol RMSE: 0.9137 for the MLP alone (32 dims, dropout 0.1, L2 0.01),
+    # 0.9071 with 64 dims, dropout 0.3, L2 0.05 and biases, 0.9066 with the wide MF part.
+    embedding_dim: int = 64
     feature_dim: int = 8  # embedding size of each side feature (gender, genres, ...)
     hidden_units: tuple[int, ...] = (128, 64)
-    dropout: float = 0.1
-    l2: float = 0.01
+    dropout: float = 0.3
+    l2: float = 0.05
+    wide_dim: int = 32  # the wide part: a biased MF with these vector sizes and L2
+    wide_l2: float = 0.1
+    wide_bias_l2: float = 0.01
     use_side_features: bool = True
     rating_mean: float = 3.5
     learning_rate: float = 0.002
     epochs: int = 10
     batch_size: int = 1024
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check(self.wide_dim > 0, "wide_dim must be > 0")
+        _check(0.0 <= self.dropout < 1.0, "dropout must be in [0, 1)")
 
 
 @dataclasses.dataclass(frozen=True)

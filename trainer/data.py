@@ -1,6 +1,9 @@
-"""The input pipeline shared by all five models: transformed tf.Examples -> batched dicts."""
+"""The input pipeline shared by all five models: transformed tf.Examples -> batched dicts,
+and the one pass over the training data that gathers the tables the Trainer needs."""
 
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 import tensorflow as tf
@@ -12,6 +15,7 @@ from recsys import features as F
 from trainer.models.towers import VocabSizes
 
 SHUFFLE_SEED = 42
+Batch = dict[str, np.ndarray]
 
 
 def dataset(
@@ -22,13 +26,31 @@ def dataset(
     num_epochs: int | None = 1,
     shuffle: bool = True,
 ) -> tf.data.Dataset:
-    """Batches of transformed features {name: [B, ...]} (names: recsys/features.py)."""
+    """Batches of transformed features {name: [B, ...]} (names: recsys/features.py).
+
+    The tfxio factory already follows tf.data practice: files are read by a parallel
+    interleave (AUTOTUNE threads, deterministic order), whole batches are parsed at once and
+    prefetched (AUTOTUNE). No `.cache()`: shuffling happens inside the factory before
+    batching, so a cache after it would replay the first epoch's order every epoch.
+    """
     options = tfxio.TensorFlowDatasetOptions(
         batch_size=batch_size, shuffle=shuffle, shuffle_seed=SHUFFLE_SEED, num_epochs=num_epochs,
         drop_final_batch=False)
     return data_accessor.tf_dataset_factory(
-        file_pattern, options, tf_transform_output.transformed_metadata.schema
-    ).prefetch(tf.data.AUTOTUNE)
+        file_pattern, options, tf_transform_output.transformed_metadata.schema)
+
+
+def shard_by_data(batches: tf.data.Dataset) -> tf.data.Dataset:
+    """`batches` set to be sharded by element under a multi-worker strategy.
+
+    Each worker reads all files and keeps its share of every global batch: works for any
+    number of files (FILE sharding needs at least one per worker) and, the read order being
+    deterministic and the shuffle seeded, the workers' shares are disjoint and cover the data.
+    Ignored without a distribution strategy.
+    """
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return batches.with_options(options)
 
 
 def vocab_sizes(tf_transform_output: tft.TFTransformOutput) -> VocabSizes:
@@ -39,50 +61,86 @@ def vocab_sizes(tf_transform_output: tft.TFTransformOutput) -> VocabSizes:
         genders=size(F.GENDER_VOCAB), occupations=size(F.OCCUPATION_VOCAB))
 
 
-def catalogue(batches: tf.data.Dataset, num_movies: int) -> dict[str, tf.Tensor]:
+@dataclasses.dataclass(frozen=True)
+class TrainingTables:
+    """What the Trainer gathers from the transformed training examples (see each builder)."""
+
+    catalogue: dict[str, tf.Tensor]  # one row per known movie: [M], [M, G], [M]
+    users: dict[str, tf.Tensor]  # per-user query features [U + 1, ...]
+    seen: tf.RaggedTensor  # [U + 1, None] movie indices each user rated in training
+    movie_counts: np.ndarray  # [M] training examples of each movie (int64)
+
+
+def training_tables(batches: tf.data.Dataset, vocab: VocabSizes) -> TrainingTables:
+    """All the tables, from ONE pass over the training batches."""
+    catalogue, users, seen = (
+        _Catalogue(vocab.movies), _UserTable(vocab.users), _SeenMovies(vocab.users))
+    for batch in batches.as_numpy_iterator():
+        for builder in (catalogue, users, seen):
+            builder.add(batch)
+    seen_table = seen.result()
+    counts = np.bincount(seen_table.flat_values.numpy(), minlength=vocab.movies)
+    return TrainingTables(catalogue.result(), users.result(), seen_table,
+                          counts[:vocab.movies])
+
+
+class _Catalogue:
     """One row per known movie (index 0..M-1): {movie_index [M], genres_multi_hot [M, G],
-    year_bucket [M]}, gathered from the transformed training examples.
+    year_bucket [M]}.
 
     Movie features are constant per movie, so the last value seen for a movie is its value.
     """
-    genres = np.zeros((num_movies, F.GENRE_SLOTS), np.float32)
-    years = np.zeros((num_movies,), np.int64)
-    for batch in batches.as_numpy_iterator():
+
+    def __init__(self, num_movies: int) -> None:
+        self._num_movies = num_movies
+        self._genres = np.zeros((num_movies, F.GENRE_SLOTS), np.float32)
+        self._years = np.zeros((num_movies,), np.int64)
+
+    def add(self, batch: Batch) -> None:
         index = np.asarray(batch[F.MOVIE_INDEX]).reshape(-1)
-        known = index < num_movies
-        genres[index[known]] = np.asarray(batch[F.GENRES_MULTI_HOT])[known]
-        years[index[known]] = np.asarray(batch[F.YEAR_BUCKET]).reshape(-1)[known]
-    return {
-        F.MOVIE_INDEX: tf.range(num_movies, dtype=tf.int64),
-        F.GENRES_MULTI_HOT: tf.constant(genres),
-        F.YEAR_BUCKET: tf.constant(years),
-    }
+        known = index < self._num_movies
+        self._genres[index[known]] = np.asarray(batch[F.GENRES_MULTI_HOT])[known]
+        self._years[index[known]] = np.asarray(batch[F.YEAR_BUCKET]).reshape(-1)[known]
+
+    def result(self) -> dict[str, tf.Tensor]:
+        return {
+            F.MOVIE_INDEX: tf.range(self._num_movies, dtype=tf.int64),
+            F.GENRES_MULTI_HOT: tf.constant(self._genres),
+            F.YEAR_BUCKET: tf.constant(self._years),
+        }
 
 
-def user_table(batches: tf.data.Dataset, num_users: int) -> dict[str, tf.Tensor]:
+class _UserTable:
     """Per-user query features as of each user's latest training event, [U + 1, ...].
 
     Row U (the out-of-vocabulary user) keeps defaults: index 0 side features, empty history.
     The stored history is the one *after* the latest event: that event's movie appended.
     """
-    rows = num_users + 1
-    latest = np.full(rows, -np.inf)
-    table = {
-        F.GENDER_INDEX: np.zeros(rows, np.int64),
-        F.OCCUPATION_INDEX: np.zeros(rows, np.int64),
-        F.AGE_BUCKET: np.zeros(rows, np.int64),
-        F.TIMESTAMP_SCALED: np.ones(rows, np.float32),
-        F.HISTORY_INDEX: np.zeros((rows, F.HISTORY_LENGTH), np.int64),
-        F.HISTORY_LENGTH_FEATURE: np.zeros(rows, np.int64),
-    }
-    for batch in batches.as_numpy_iterator():
+
+    def __init__(self, num_users: int) -> None:
+        rows = num_users + 1
+        self._num_users = num_users
+        self._latest = np.full(rows, -np.inf)
+        self._table = {
+            F.GENDER_INDEX: np.zeros(rows, np.int64),
+            F.OCCUPATION_INDEX: np.zeros(rows, np.int64),
+            F.AGE_BUCKET: np.zeros(rows, np.int64),
+            F.TIMESTAMP_SCALED: np.ones(rows, np.float32),
+            F.HISTORY_INDEX: np.zeros((rows, F.HISTORY_LENGTH), np.int64),
+            F.HISTORY_LENGTH_FEATURE: np.zeros(rows, np.int64),
+        }
+
+    def add(self, batch: Batch) -> None:
+        table = self._table
         users = np.asarray(batch[F.USER_INDEX]).reshape(-1)
         when = np.asarray(batch[F.TIMESTAMP_SCALED]).reshape(-1)
         # Later rows win in fancy assignment, so process rows oldest first.
         order = np.argsort(when, kind="stable")
-        newer = order[(users[order] < num_users) & (when[order] >= latest[users[order]])]
+        users_in_order = users[order]
+        newer = order[(users_in_order < self._num_users)
+                      & (when[order] >= self._latest[users_in_order])]
         target = users[newer]
-        latest[target] = when[newer]
+        self._latest[target] = when[newer]
         for name in (F.GENDER_INDEX, F.OCCUPATION_INDEX, F.AGE_BUCKET):
             table[name][target] = np.asarray(batch[name]).reshape(-1)[newer]
         history = np.asarray(batch[F.HISTORY_INDEX])[newer]
@@ -90,18 +148,27 @@ def user_table(batches: tf.data.Dataset, num_users: int) -> dict[str, tf.Tensor]
         table[F.HISTORY_INDEX][target] = np.concatenate([history[:, 1:], movie[:, None]], 1)
         table[F.HISTORY_LENGTH_FEATURE][target] = np.minimum(
             np.asarray(batch[F.HISTORY_LENGTH_FEATURE]).reshape(-1)[newer] + 1, F.HISTORY_LENGTH)
-    return {name: tf.constant(values) for name, values in table.items()}
+
+    def result(self) -> dict[str, tf.Tensor]:
+        return {name: tf.constant(values) for name, values in self._table.items()}
 
 
-def seen_movies(batches: tf.data.Dataset, num_users: int) -> tf.RaggedTensor:
+class _SeenMovies:
     """[U + 1, None] movie indices each user rated in training; row U (unknown user) empty."""
-    users, movies = [], []
-    for batch in batches.as_numpy_iterator():
-        users.append(np.asarray(batch[F.USER_INDEX]).reshape(-1))
-        movies.append(np.asarray(batch[F.MOVIE_INDEX]).reshape(-1))
-    users, movies = np.concatenate(users), np.concatenate(movies)
-    known = users < num_users
-    users, movies = users[known], movies[known]
-    order = np.argsort(users, kind="stable")
-    return tf.RaggedTensor.from_value_rowids(
-        movies[order], users[order], nrows=num_users + 1)
+
+    def __init__(self, num_users: int) -> None:
+        self._num_users = num_users
+        self._users: list[np.ndarray] = []
+        self._movies: list[np.ndarray] = []
+
+    def add(self, batch: Batch) -> None:
+        self._users.append(np.asarray(batch[F.USER_INDEX]).reshape(-1))
+        self._movies.append(np.asarray(batch[F.MOVIE_INDEX]).reshape(-1))
+
+    def result(self) -> tf.RaggedTensor:
+        users, movies = np.concatenate(self._users), np.concatenate(self._movies)
+        known = users < self._num_users
+        users, movies = users[known], movies[known]
+        order = np.argsort(users, kind="stable")
+        return tf.RaggedTensor.from_value_rowids(
+            movies[order], users[order], nrows=self._num_users + 1)

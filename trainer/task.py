@@ -1,15 +1,19 @@
 """The Trainer's run_fn: trains the model named in custom_config, evaluates it, exports it.
 
 One Trainer node per model; the node's custom_config carries the model name and its
-hyper-parameter overrides (strings, parsed by trainer.config).
+hyper-parameter overrides (strings, parsed by trainer.config). The distribution strategy comes
+from the environment (DISTRIBUTION_ENV, see `make_strategy`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
+import tempfile
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -23,6 +27,7 @@ from trainer.config import TrainingConfig, config_with_overrides
 from trainer.export import ServingModule, export
 from trainer.models.base import RATING, RecommenderModel
 from trainer.models.registry import build_model
+from trainer.models.towers import VocabSizes
 
 MODEL_NAME_KEY = "model_name"
 HPARAMS_KEY = "hparams"
@@ -32,6 +37,12 @@ SCAN_BATCH = 4096
 TRAINING_SEED = 42
 # Users or movies with fewer training ratings than this count as cold in the eval report.
 COLD_THRESHOLD = 5
+DISTRIBUTION_ENV = "RECSYS_DISTRIBUTION"
+STRATEGIES = {
+    "default": tf.distribute.get_strategy,  # no distribution: one device
+    "mirrored": tf.distribute.MirroredStrategy,  # all local GPUs
+    "multi_worker": tf.distribute.MultiWorkerMirroredStrategy,  # the cluster in TF_CONFIG
+}
 
 
 @dataclasses.dataclass
@@ -39,33 +50,59 @@ class TrainedModel:
     """A trained model, the tables its serving module needs, and its eval report."""
 
     model: RecommenderModel
-    catalogue: dict[str, tf.Tensor]
-    users: dict[str, tf.Tensor]
-    seen: tf.RaggedTensor  # [U + 1, None] movie indices each user rated in training
+    tables: data.TrainingTables
     metrics: dict[str, Any]
     curves: dict[str, list[float]]
     train_seconds: float
+
+
+def make_strategy(kind: str | None = None) -> tf.distribute.Strategy:
+    """The distribution strategy `kind` (default: $RECSYS_DISTRIBUTION, else "default").
+
+    "multi_worker" must be made before TensorFlow runs any op (it configures the collective
+    ops), and every worker runs the same program with its own TF_CONFIG.
+    """
+    kind = kind or os.environ.get(DISTRIBUTION_ENV) or "default"
+    if kind not in STRATEGIES:
+        raise ValueError(f"{DISTRIBUTION_ENV}={kind!r}: expected one of {sorted(STRATEGIES)}")
+    return STRATEGIES[kind]()
 
 
 def run_fn(fn_args: tfx.components.FnArgs) -> None:
     """Train, evaluate on the eval split (protocol metrics), export the SavedModel.
 
     The sequential model also gets an on-device TFLite top-K under the SavedModel's
-    `extra/` folder (see trainer.tflite), so the Pusher pushes both together.
+    `extra/` folder (see trainer.tflite), so the Pusher pushes both together. With several
+    workers, only the chief's metrics and model are kept (see `output_dirs`).
     """
+    strategy = make_strategy()  # first: no TensorFlow op may run before a multi-worker one
     name = fn_args.custom_config[MODEL_NAME_KEY]
     config = config_with_overrides(name, fn_args.custom_config.get(HPARAMS_KEY) or {})
     tft_output = tft.TFTransformOutput(fn_args.transform_output)
     trained = train_and_evaluate(
-        name, config, fn_args.train_files, fn_args.eval_files, fn_args.data_accessor, tft_output)
-    _write_json(os.path.join(fn_args.model_run_dir, METRICS_FILE), {
-        "model": name, "config": dataclasses.asdict(config), "eval": trained.metrics,
-        "train_seconds": round(trained.train_seconds, 2), "training_curves": trained.curves})
-    export(ServingModule(trained.model, tft_output, trained.catalogue, trained.users, TOP_K,
-                         trained.seen), fn_args.serving_model_dir)
-    if name == "sequential":
-        tflite.write(trained.model, trained.catalogue, tft_output, fn_args.serving_model_dir,
-                     TOP_K)
+        name, config, fn_args.train_files, fn_args.eval_files, fn_args.data_accessor, tft_output,
+        strategy)
+    tables = trained.tables
+    with output_dirs(strategy, fn_args.model_run_dir, fn_args.serving_model_dir) as (
+            run_dir, serving_dir):
+        _write_json(os.path.join(run_dir, METRICS_FILE), {
+            "model": name, "config": dataclasses.asdict(config), "eval": trained.metrics,
+            "train_seconds": round(trained.train_seconds, 2), "training_curves": trained.curves})
+        export(ServingModule(trained.model, tft_output, tables.catalogue, tables.users, TOP_K,
+                             tables.seen), serving_dir)
+        if name == "sequential":
+            tflite.write(trained.model, tables.catalogue, tft_output, serving_dir, TOP_K)
+
+
+@contextlib.contextmanager
+def output_dirs(strategy: tf.distribute.Strategy, *dirs: str) -> Iterator[tuple[str, ...]]:
+    """`dirs` on the chief (or without distribution); throw-away directories on the other
+    workers, which must save too: saving reads synced variables with collective ops."""
+    if strategy.extended.should_checkpoint:
+        yield dirs
+        return
+    with tempfile.TemporaryDirectory() as scratch:
+        yield tuple(os.path.join(scratch, str(i)) for i in range(len(dirs)))
 
 
 def train_and_evaluate(
@@ -75,6 +112,7 @@ def train_and_evaluate(
     eval_files: list[str],
     data_accessor: tfx.components.DataAccessor,
     tft_output: tft.TFTransformOutput,
+    strategy: tf.distribute.Strategy,
 ) -> TrainedModel:
     """Builds model `name`, fits it on the transformed train files, evaluates on eval files."""
 
@@ -84,35 +122,53 @@ def train_and_evaluate(
     # Same data and config, same model: reruns compare like with like in the Evaluator gate.
     tf.keras.utils.set_random_seed(TRAINING_SEED)
     vocab = data.vocab_sizes(tft_output)
-    catalogue = data.catalogue(batches(train_files), vocab.movies)
-    users = data.user_table(batches(train_files), vocab.users)
-    seen = data.seen_movies(batches(train_files), vocab.users)
-    model = build_model(name, vocab, config, catalogue)
+    tables = data.training_tables(batches(train_files), vocab)
     started = time.monotonic()
-    history = model.fit(batches(train_files, config.batch_size, shuffle=True),
-                        epochs=config.epochs, verbose=2)
+    model, curves = fit(name, vocab, config, tables,
+                        batches(train_files, config.batch_size, shuffle=True), strategy)
     train_seconds = time.monotonic() - started
-    metrics = evaluate(model, catalogue, seen, batches(eval_files))
-    return TrainedModel(model, catalogue, users, seen, metrics, history.history, train_seconds)
+    metrics = evaluate(model, tables, batches(eval_files))
+    return TrainedModel(model, tables, metrics, curves, train_seconds)
+
+
+def fit(
+    name: str,
+    vocab: VocabSizes,
+    config: TrainingConfig,
+    tables: data.TrainingTables,
+    train_batches: tf.data.Dataset,
+    strategy: tf.distribute.Strategy | None = None,
+) -> tuple[RecommenderModel, dict[str, list[float]]]:
+    """Builds and compiles model `name` in `strategy`'s scope, fits it for `config.epochs`.
+
+    `train_batches` hold global batches ({name: [B, ...]}, B = config.batch_size): under a
+    multi-worker strategy every worker passes the same ones and trains on its share of each
+    (`data.shard_by_data`). Returns the model and its training curves (metric -> per epoch).
+    """
+    strategy = strategy or tf.distribute.get_strategy()
+    with strategy.scope():
+        model = build_model(name, vocab, config, tables.catalogue, tables.movie_counts)
+    history = model.fit(data.shard_by_data(train_batches), epochs=config.epochs, verbose=2)
+    return model, history.history
 
 
 def evaluate(
-    model: RecommenderModel, catalogue: dict[str, tf.Tensor], seen: tf.RaggedTensor,
-    eval_batches: tf.data.Dataset,
+    model: RecommenderModel, tables: data.TrainingTables, eval_batches: tf.data.Dataset,
 ) -> dict[str, Any]:
     """HR@10/NDCG@10 over the full catalogue with training movies removed (protocol TOPK),
     RMSE for rating models, on every eval example; plus HR@10 on the eval examples of cold
     users and of cold movies (< COLD_THRESHOLD training ratings; hit rate None if none).
 
-    `seen` [U + 1, None] holds each user's training movies (row U, the unknown user, empty).
+    `tables.seen` [U + 1, None] holds each user's training movies (row U, the unknown user,
+    empty).
     """
+    seen = tables.seen
     seen_lists = np.split(seen.flat_values.numpy(), seen.row_splits.numpy()[1:-1])
-    train_counts = {"user": seen.row_lengths().numpy(),
-                    "movie": np.bincount(seen.flat_values.numpy())}
+    train_counts = {"user": seen.row_lengths().numpy(), "movie": tables.movie_counts}
     eval_features = _collect(eval_batches)
     user_index, movie_index = eval_features[F.USER_INDEX], eval_features[F.MOVIE_INDEX]
     ranks = evaluation.model_ranks(
-        model, eval_features, {k: v.numpy() for k, v in catalogue.items()}, movie_index,
+        model, eval_features, {k: v.numpy() for k, v in tables.catalogue.items()}, movie_index,
         [seen_lists[u] for u in user_index])
     metrics: dict[str, Any] = evaluation.metrics_from_ranks(ranks, k=TOP_K)
     if model.kind == RATING:

@@ -21,16 +21,16 @@ def test_every_model_has_a_default_config() -> None:
 def test_overrides_are_parsed_to_the_field_types() -> None:
     config = config_with_overrides(
         "ranking",
-        {"embedding_dim": "64", "learning_rate": "1e-3", "use_side_features": "false",
+        {"embedding_dim": "24", "learning_rate": "1e-3", "use_side_features": "false",
          "hidden_units": "256, 32", "optimizer": "adagrad"},
     )
     assert isinstance(config, RankingConfig)
-    assert config.embedding_dim == 64 and isinstance(config.embedding_dim, int)
+    assert config.embedding_dim == 24 and isinstance(config.embedding_dim, int)
     assert config.learning_rate == pytest.approx(1e-3)
     assert config.use_side_features is False
     assert config.hidden_units == (256, 32)
     assert config.optimizer == "adagrad"
-    assert DEFAULT_CONFIGS["ranking"].embedding_dim != 64  # defaults untouched
+    assert DEFAULT_CONFIGS["ranking"].embedding_dim != 24  # defaults untouched
 
 
 def test_string_fields_and_empty_overrides() -> None:

@@ -58,11 +58,12 @@ def test_interface_shapes(make_model, name, vocab, features, catalogue) -> None:
 
 
 def test_rating_models_query_side_dims(make_model, vocab, features, catalogue) -> None:
-    mf = make_model("mf")  # [vector, 1] x [vector, movie bias]
-    assert mf.query_embeddings(features).shape == (16, 17)
-    assert mf.candidate_embeddings(catalogue).shape == (vocab.movies, 17)
-    ranking = make_model("ranking")  # user tower + timestamp
-    assert ranking.query_embeddings(features).shape == (16, 17)
+    mf = make_model("mf")  # [vector, 1, user bias] x [vector, movie bias, 1]
+    assert mf.query_embeddings(features).shape == (16, 18)
+    assert mf.candidate_embeddings(catalogue).shape == (vocab.movies, 18)
+    ranking = make_model("ranking", wide_dim="8")  # user tower + timestamp + wide MF part
+    assert ranking.query_embeddings(features).shape == (16, 16 + 1 + 10)
+    assert ranking.candidate_embeddings(catalogue).shape == (vocab.movies, 16 + 10)
 
 
 @pytest.mark.parametrize("name", MODEL_NAMES)
@@ -78,11 +79,8 @@ def test_mf_scores_rank_like_predicted_ratings(make_model, vocab, features, cata
     scores = model.score(model.query_embeddings(features), model.candidate_embeddings(catalogue))
     for movie in (0, 5, vocab.movies - 1):
         pairs = dict(features, **{F.MOVIE_INDEX: tf.fill([16], tf.constant(movie, tf.int64))})
-        user_bias = model.user_bias(features[F.USER_INDEX])[:, 0]
         np.testing.assert_allclose(
-            scores[:, movie] + model.global_bias + user_bias, model.predict_rating(pairs),
-            rtol=1e-5,
-        )
+            scores[:, movie] + model.factors.global_bias, model.predict_rating(pairs), rtol=1e-5)
 
 
 def test_mf_l2_penalises_vectors_and_biases(make_model, vocab, features) -> None:
@@ -104,6 +102,29 @@ def test_ranking_score_matches_predict_rating(make_model, vocab, features, catal
             F.YEAR_BUCKET: tf.fill([16], catalogue[F.YEAR_BUCKET][movie]),
         })
         np.testing.assert_allclose(scores[:, movie], model.predict_rating(pairs), rtol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["mf", "ranking"])
+def test_predicted_ratings_are_clipped_to_the_scale_outside_training(
+    make_model, name, features
+) -> None:
+    model = make_model(name)
+    model.predict_rating(features)  # builds the variables
+    factors = model.factors if name == "mf" else model.wide
+    factors.global_bias.assign(100.0)
+    assert float(tf.reduce_max(model.estimate_rating(features))) > F.MAX_RATING
+    np.testing.assert_allclose(model.predict_rating(features), F.MAX_RATING)
+    assert float(tf.reduce_min(model.predict_rating(features, training=True))) > F.MAX_RATING
+
+
+def test_ranking_is_its_wide_mf_plus_the_mlp(make_model, features) -> None:
+    model = make_model("ranking", dropout="0")
+    model.predict_rating(features)
+    mlp_part = model.estimate_rating(features) - model.wide(features)
+    assert float(tf.reduce_max(tf.abs(mlp_part))) > 0
+    for weights in model.mlp.layers[-1].weights:  # silence the MLP: only the wide MF is left
+        weights.assign(tf.zeros_like(weights))
+    np.testing.assert_allclose(model.estimate_rating(features), model.wide(features), rtol=1e-6)
 
 
 def test_ranking_uses_side_features_only_when_asked(make_model, vocab, features) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from trainer.config import HybridConfig
 from trainer.models.base import TwoTowerModel
 from trainer.models.towers import Features, HistoryEncoder, MovieTower, UserTower, VocabSizes
@@ -18,7 +20,7 @@ class HybridTwoTower(TwoTowerModel):
 
     def __init__(
         self, vocab: VocabSizes, config: HybridConfig, catalogue: Features,
-        name: str = "hybrid",
+        movie_counts: np.ndarray | None = None, name: str = "hybrid",
     ) -> None:
         dim = config.embedding_dim
         history = (
@@ -37,5 +39,7 @@ class HybridTwoTower(TwoTowerModel):
             catalogue,
             temperature=config.temperature,
             normalize_embeddings=config.normalize_embeddings,
+            softmax=config.softmax,
+            movie_counts=movie_counts,
             name=name,
         )

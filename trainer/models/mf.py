@@ -7,45 +7,36 @@ import tensorflow as tf
 from recsys import features as F
 from trainer.config import MFConfig
 from trainer.models.base import RatingModel
-from trainer.models.towers import Features, VocabSizes, id_embedding
+from trainer.models.towers import BiasedFactors, Features, VocabSizes
 
 
 class BiasedMatrixFactorization(RatingModel):
     """rating = global bias + user bias + movie bias + <user vector, movie vector>.
 
-    Inputs: user_index [B], movie_index [B] (rating [B] for the loss). L2 on the looked-up
-    vectors (`l2`) and biases (`bias_l2`). For a top-K the query is [user vector, 1] and the
-    candidate [movie vector, movie bias], so their dot product ranks movies exactly as the
-    predicted rating does (the global and user biases are constant per user).
+    Inputs: user_index [B], movie_index [B] (rating [B] for the loss); the parameters and
+    their L2 live in `towers.BiasedFactors`. The top-K query [B, D + 2] and candidate
+    [M, D + 2] vectors dot to the predicted rating less the global bias, so they rank movies
+    exactly as the rating does.
     """
 
     def __init__(self, vocab: VocabSizes, config: MFConfig, name: str = "mf") -> None:
         super().__init__(name=name)
-        dim = config.embedding_dim
-        self.user_vectors = id_embedding(vocab.users, dim, config.l2, "user_vectors")
-        self.movie_vectors = id_embedding(vocab.movies, dim, config.l2, "movie_vectors")
-        self.user_bias = id_embedding(vocab.users, 1, config.bias_l2, "user_bias")
-        self.movie_bias = id_embedding(vocab.movies, 1, config.bias_l2, "movie_bias")
-        self.global_bias = tf.Variable(config.rating_mean, dtype=tf.float32, name="global_bias")
+        self.factors = BiasedFactors(vocab, config.embedding_dim, config.l2, config.bias_l2,
+                                     config.rating_mean)
 
-    def predict_rating(self, features: Features, training: bool | None = None) -> tf.Tensor:
-        users, movies = features[F.USER_INDEX], features[F.MOVIE_INDEX]
-        dot = tf.reduce_sum(self.user_vectors(users) * self.movie_vectors(movies), axis=1)
-        biases = self.user_bias(users)[:, 0] + self.movie_bias(movies)[:, 0]
-        return self.global_bias + biases + dot
+    def estimate_rating(self, features: Features, training: bool | None = None) -> tf.Tensor:
+        return self.factors(features)
 
     def query_embeddings(self, features: Features, training: bool | None = None) -> tf.Tensor:
-        """user_index [B] -> [B, D + 1]: the user vector and a 1 that picks up the movie bias."""
-        vectors = self.user_vectors(features[F.USER_INDEX])
-        return tf.concat([vectors, tf.ones_like(vectors[:, :1])], axis=1)
+        """user_index [B] -> [B, D + 2]: the user vector, a 1 for the movie bias, the user bias."""
+        return self.factors.query(features)
 
     def candidate_embeddings(
         self, catalogue: Features, training: bool | None = None
     ) -> tf.Tensor:
-        """movie_index [M] -> [M, D + 1]: the movie vector and the movie bias."""
-        movies = catalogue[F.MOVIE_INDEX]
-        return tf.concat([self.movie_vectors(movies), self.movie_bias(movies)], axis=1)
+        """movie_index [M] -> [M, D + 2]: the movie vector, the movie bias, a 1."""
+        return self.factors.candidate(catalogue)
 
     def item_embeddings(self, catalogue: Features) -> tf.Tensor:
         """movie_index [M] -> [M, D] movie vectors (without the bias: similarity, not appeal)."""
-        return self.movie_vectors(catalogue[F.MOVIE_INDEX])
+        return self.factors.movie_vectors(catalogue[F.MOVIE_INDEX])

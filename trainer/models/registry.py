@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import tensorflow as tf
 
 from trainer.config import DEFAULT_CONFIGS, TrainingConfig
@@ -33,13 +34,14 @@ def make_optimizer(config: TrainingConfig) -> tf.keras.optimizers.Optimizer:
 
 def build_model(
     name: str, vocab: VocabSizes, config: TrainingConfig | None = None,
-    catalogue: Features | None = None,
+    catalogue: Features | None = None, movie_counts: np.ndarray | None = None,
 ) -> RecommenderModel:
     """The model `name` built for `vocab`, compiled with the config's optimiser.
 
     `config` defaults to the model's DEFAULT_CONFIGS entry and must be of the same class.
-    Retrieval models need the `catalogue` (see trainer.data.catalogue): they train with a
-    softmax over all of its movies.
+    Retrieval models need the `catalogue` and, for the sampled softmax, the training
+    `movie_counts` [M] (see trainer.data.TrainingTables). Under a distribution strategy, call
+    this in its `scope()`.
     """
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; expected one of {MODEL_NAMES}")
@@ -50,7 +52,7 @@ def build_model(
     if cls.kind == RETRIEVAL:
         if catalogue is None:
             raise ValueError(f"{name} is a retrieval model: it needs the catalogue")
-        model = cls(vocab, config, catalogue)
+        model = cls(vocab, config, catalogue, movie_counts)
     else:
         model = cls(vocab, config)
     model.compile(optimizer=make_optimizer(config))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from trainer.config import SequentialConfig
 from trainer.models.base import TwoTowerModel
 from trainer.models.towers import Features, HistoryEncoder, MovieTower, UserTower, VocabSizes
@@ -17,7 +19,7 @@ class SequentialNextItem(TwoTowerModel):
 
     def __init__(
         self, vocab: VocabSizes, config: SequentialConfig, catalogue: Features,
-        name: str = "sequential",
+        movie_counts: np.ndarray | None = None, name: str = "sequential",
     ) -> None:
         dim = config.embedding_dim
         encoder = HistoryEncoder(
@@ -31,5 +33,7 @@ class SequentialNextItem(TwoTowerModel):
             catalogue,
             temperature=config.temperature,
             normalize_embeddings=config.normalize_embeddings,
+            softmax=config.softmax,
+            movie_counts=movie_counts,
             name=name,
         )

@@ -217,3 +217,44 @@ class MovieTower(_ConcatTower):
             parts.append(self.genre_projection(features[F.GENRES_MULTI_HOT]))
             parts.append(self.year_embedding(features[F.YEAR_BUCKET]))
         return parts
+
+
+class BiasedFactors(tf.keras.layers.Layer):
+    """Biased matrix factorisation's parameters: rating = global bias + user bias + movie bias
+    + <user vector, movie vector>, shared by `mf` (alone) and `ranking` (its wide part).
+
+    Reads user_index [B] and movie_index [B]. `l2` is the per-example L2 on the looked-up
+    vectors, `bias_l2` on the biases (see `id_embedding`). For a top-K the query is
+    [user vector, 1, user bias] [B, D + 2] and the candidate [movie vector, movie bias, 1]
+    [M, D + 2]: their dot product is the rating less the global bias.
+    """
+
+    def __init__(
+        self, vocab: VocabSizes, dim: int, l2: float, bias_l2: float, rating_mean: float,
+        name: str = "biased_factors",
+    ) -> None:
+        super().__init__(name=name)
+        self.user_vectors = id_embedding(vocab.users, dim, l2, "user_vectors")
+        self.movie_vectors = id_embedding(vocab.movies, dim, l2, "movie_vectors")
+        self.user_bias = id_embedding(vocab.users, 1, bias_l2, "user_bias")
+        self.movie_bias = id_embedding(vocab.movies, 1, bias_l2, "movie_bias")
+        self.global_bias = tf.Variable(rating_mean, dtype=tf.float32, name="global_bias")
+
+    def call(self, features: Features) -> tf.Tensor:
+        """features -> [B] rating estimates."""
+        users, movies = features[F.USER_INDEX], features[F.MOVIE_INDEX]
+        dot = tf.reduce_sum(self.user_vectors(users) * self.movie_vectors(movies), axis=1)
+        biases = self.user_bias(users)[:, 0] + self.movie_bias(movies)[:, 0]
+        return self.global_bias + biases + dot
+
+    def query(self, features: Features) -> tf.Tensor:
+        """user_index [B] -> [B, D + 2]."""
+        users = features[F.USER_INDEX]
+        vectors = self.user_vectors(users)
+        return tf.concat([vectors, tf.ones_like(vectors[:, :1]), self.user_bias(users)], axis=1)
+
+    def candidate(self, catalogue: Features) -> tf.Tensor:
+        """movie_index [M] -> [M, D + 2]."""
+        movies = catalogue[F.MOVIE_INDEX]
+        biases = self.movie_bias(movies)
+        return tf.concat([self.movie_vectors(movies), biases, tf.ones_like(biases)], axis=1)
