@@ -54,11 +54,12 @@ def build_app(models_dir: str, data_dir: str, tf_serving: str | None = None,
 
     if not os.path.isdir(models_dir):
         raise cli.CliError(f"--models-dir {models_dir}: no such directory")
+    data = catalogue.load(data_dir)  # before the models: loading them freezes the heap
     models = registry.ModelRegistry(models_dir, _loader(tf_serving), poll_seconds)
     if not models.refresh(wait_for_settle=False):
         raise cli.CliError(f"--models-dir {models_dir}: no model versions "
                            "(expected <model>/<version>/saved_model.pb)")
-    service = app.create_app(models, catalogue.load(data_dir))
+    service = app.create_app(models, data)
     if start_polling:
         models.start()
     return service

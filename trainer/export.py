@@ -10,6 +10,9 @@ Signatures (B = batch, K = top_k, D = embedding width):
 | serving_tf_example | examples [B] raw tf.Examples | movie_ids, scores, popular_movie_ids |
 | item_embeddings | movie_id [B] | embedding [B, D], known [B] |
 | similar_items | movie_id [B] | movie_ids [B, K], scores [B, K], known [B] |
+| score_features | user_id [U], user_reset [U, 4], history_keep [U, L], | scores [U, N], |
+| | movie_id [N], movie_reset [N, 3] | user_known [U], movie_known [N], |
+| | | history_movie_ids [U, L] |
 
 serving_tf_example (for TFMA) leaves out the user's training movies and adds the popularity
 baseline's top-K; rating models add predicted_rating. String inputs use "" as padding.
@@ -17,6 +20,24 @@ Unknown users fall back to the out-of-vocabulary embedding; history given in the
 replaces the stored one (for a new user); unknown movies are `known=False` and get the most
 popular movies (the vocabulary is frequency-ordered) with score 0 from `similar_items`, never
 an error.
+
+score_features scores every (user row, movie row) pair, U x N, from the model's own features
+with chosen feature groups reset to a reference value: the model's input, per group, for an
+unknown user or movie (the unknown-user row of the user table and an out-of-vocabulary movie).
+Columns of user_reset are USER_GROUPS, of movie_reset MOVIE_GROUPS; history_keep [U, L] keeps
+or drops each position of the user's stored history (the latest L training movies, newest
+last, named by history_movie_ids, "" = padding). The score is the predicted rating for rating
+models and the retrieval score (`recommend`'s) for the others; with nothing reset it equals
+those signatures' scores. It lets a caller compute exact Shapley values over feature groups
+(recsys.serving.explain): one call scores all 2^n coalitions as a users x movies grid.
+
+| group | reference (reset) value |
+| --- | --- |
+| user_id, movie_id | the out-of-vocabulary id (its embedding row) |
+| gender, occupation | vocabulary index 0, the most common value |
+| age, year | bucket 0, the youngest age / earliest release years |
+| genres | no genres (all-zero multi-hot) |
+| history position | dropped (padding) |
 """
 
 from __future__ import annotations
@@ -30,6 +51,13 @@ from trainer.models.base import RATING, RecommenderModel
 Features = dict[str, tf.Tensor]
 STRING_LIST = tf.TensorSpec([None, None], tf.string)
 STRING_BATCH = tf.TensorSpec([None], tf.string)
+# score_features' reset columns, in order: (transformed feature, its reference value or None
+# for the out-of-vocabulary id).
+USER_GROUPS = ("user_id", "gender", "age", "occupation")
+MOVIE_GROUPS = ("movie_id", "genres", "year")
+_USER_RESETS = ((F.USER_INDEX, None), (F.GENDER_INDEX, 0), (F.AGE_BUCKET, 0),
+                (F.OCCUPATION_INDEX, 0))
+_MOVIE_RESETS = ((F.MOVIE_INDEX, None), (F.GENRES_MULTI_HOT, 0), (F.YEAR_BUCKET, 0))
 
 
 class ServingModule(tf.Module):
@@ -194,6 +222,63 @@ class ServingModule(tf.Module):
         return {"movie_ids": tf.gather(self.movie_ids, indices), "scores": scores,
                 "known": known}
 
+    # -- explanation -------------------------------------------------------------------------
+    @tf.function(input_signature=[
+        STRING_BATCH, tf.TensorSpec([None, len(USER_GROUPS)], tf.bool),
+        tf.TensorSpec([None, F.HISTORY_LENGTH], tf.bool), STRING_BATCH,
+        tf.TensorSpec([None, len(MOVIE_GROUPS)], tf.bool)])
+    def score_features(self, user_id, user_reset, history_keep, movie_id, movie_reset):
+        users = self._query_features(user_id, tf.fill([tf.shape(user_id)[0], 0], ""))
+        history_ids = tf.gather(  # history_index = movie index + 1, M + 1 out of vocabulary
+            tf.concat([[""], self.movie_ids, [F.UNKNOWN_TOKEN]], 0), users[F.HISTORY_INDEX])
+        user_known = users[F.USER_INDEX] < self._unknown_user
+        movie_index = self._movie_index(movie_id)
+        movies = self._reset_movie(self._movie_content(movie_index), movie_reset)
+        scores = self._pair_scores(self._reset_user(users, user_reset, history_keep), movies)
+        return {"scores": scores, "user_known": user_known,
+                "movie_known": movie_index < tf.shape(self.movie_ids, out_type=tf.int64)[0],
+                "history_movie_ids": history_ids}
+
+    def _reset_user(self, users: Features, reset: tf.Tensor, keep: tf.Tensor) -> Features:
+        users = dict(users)
+        for column, (name, reference) in enumerate(_USER_RESETS):
+            value = self._unknown_user if reference is None else reference
+            users[name] = tf.where(reset[:, column], tf.cast(value, users[name].dtype),
+                                   users[name])
+        users[F.HISTORY_INDEX] = tf.where(keep, users[F.HISTORY_INDEX], 0)
+        users[F.HISTORY_LENGTH_FEATURE] = tf.math.count_nonzero(
+            users[F.HISTORY_INDEX], axis=1, dtype=users[F.HISTORY_LENGTH_FEATURE].dtype)
+        return users
+
+    def _movie_content(self, movie_index: tf.Tensor) -> Features:
+        """movie_index [N] -> the catalogue's features; an unknown movie gets the reference
+        content (`_movie_features`, for predict_rating, clamps it to the last catalogue row)."""
+        features = self._movie_features(movie_index)
+        known = movie_index < tf.shape(self.movie_ids, out_type=tf.int64)[0]
+        for name in (F.GENRES_MULTI_HOT, F.YEAR_BUCKET):
+            features[name] = _where_rows(known, features[name], tf.zeros_like(features[name]))
+        return features
+
+    def _reset_movie(self, movies: Features, reset: tf.Tensor) -> Features:
+        movies = dict(movies)
+        num_movies = tf.shape(self.movie_ids, out_type=tf.int64)[0]
+        for column, (name, reference) in enumerate(_MOVIE_RESETS):
+            value = tf.cast(num_movies if reference is None else reference, movies[name].dtype)
+            movies[name] = _where_rows(reset[:, column], tf.fill(tf.shape(movies[name]), value),
+                                       movies[name])
+        return movies
+
+    def _pair_scores(self, users: Features, movies: Features) -> tf.Tensor:
+        """[U, N]: the predicted rating of every pair (rating models) or the retrieval score."""
+        if self.model.kind != RATING:
+            return self.model.score(self.model.query_embeddings(users),
+                                    self.model.candidate_embeddings(movies))
+        num_users = tf.shape(users[F.USER_INDEX])[0]
+        num_movies = tf.shape(movies[F.MOVIE_INDEX])[0]
+        pairs = {name: tf.repeat(value, num_movies, axis=0) for name, value in users.items()}
+        pairs.update({name: _tile_rows(value, num_users) for name, value in movies.items()})
+        return tf.reshape(self.model.predict_rating(pairs), [num_users, num_movies])
+
     def signatures(self) -> dict[str, tf.types.experimental.ConcreteFunction]:
         main = self.predict_rating if self.model.kind == RATING else self.recommend
         signatures = {
@@ -202,6 +287,7 @@ class ServingModule(tf.Module):
             "serving_tf_example": self.serving_tf_example.get_concrete_function(),
             "item_embeddings": self.item_embeddings.get_concrete_function(),
             "similar_items": self.similar_items.get_concrete_function(),
+            "score_features": self.score_features.get_concrete_function(),
         }
         if self.model.kind == RATING:
             signatures["predict_rating"] = self.predict_rating.get_concrete_function()
@@ -217,6 +303,12 @@ def _strings_to_sparse(values: tf.Tensor) -> tf.SparseTensor:
     """[B, N] strings with "" padding -> SparseTensor of the non-empty ones, packed to the left
     in their order, as tf.io.parse_example returns a VarLenFeature."""
     return tf.ragged.boolean_mask(values, tf.not_equal(values, "")).to_sparse()
+
+
+def _tile_rows(value: tf.Tensor, times: tf.Tensor) -> tf.Tensor:
+    """[N, ...] -> [times * N, ...]: the rows repeated as a block (row i * N + j = row j)."""
+    multiples = tf.concat([[times], tf.ones([tf.rank(value) - 1], tf.int32)], 0)
+    return tf.tile(value, multiples)
 
 
 def _where_rows(condition: tf.Tensor, if_true: tf.Tensor, if_false: tf.Tensor) -> tf.Tensor:

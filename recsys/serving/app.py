@@ -79,19 +79,22 @@ def _error_handlers(app: FastAPI) -> None:
 
 
 def _model_routes(app: FastAPI, service: Recommender) -> None:
+    # The hot endpoints are coroutines: their own work is microseconds of look-ups (model calls
+    # are awaited on the model's batcher), so they skip the thread-pool hops a plain `def`
+    # costs (two per request: the endpoint and its response serialization).
     @app.get("/recommend", tags=["recommendations"])
-    def recommend(user_id: Annotated[str, Query(min_length=1, max_length=64)], k: K = 10,
-                  model: ModelName = None, exclude_seen: bool = False) -> dict:
+    async def recommend(user_id: Annotated[str, Query(min_length=1, max_length=64)],
+                        k: K = 10, model: ModelName = None, exclude_seen: bool = False) -> dict:
         """Top-k movies for a known user (`recommend` signature). With exclude_seen the
         movies the user rated in the raw data are passed as exclude_movie_ids."""
         exclude = service.user_query(user_id, exclude_seen)
         loaded = service.model(model, "recommend", RECOMMEND_MODELS)
-        items = service.recommend(loaded, user_id, k, [], exclude)
+        items = await service.recommend(loaded, user_id, k, [], exclude)
         return {"model": loaded.name, "version": loaded.version, "user_id": user_id,
                 "excluded": len(exclude), "items": service.describe(items)}
 
     @app.post("/recommend/history", tags=["recommendations"])
-    def recommend_history(
+    async def recommend_history(
         history: Annotated[list[str | int], Body(
             min_length=1, max_length=MAX_HISTORY,
             description="movie ids the user watched, oldest first",
@@ -105,19 +108,19 @@ def _model_routes(app: FastAPI, service: Recommender) -> None:
         if unknown:
             raise NotFound(f"unknown movie ids {unknown[:10]}")
         loaded = service.model(model, "recommend", HISTORY_MODELS)
-        items = service.recommend(loaded, "", k, ids, ids)
+        items = await service.recommend(loaded, "", k, ids, ids)
         return {"model": loaded.name, "version": loaded.version, "history": ids,
                 "items": service.describe(items)}
 
     @app.get("/similar", tags=["recommendations"])
-    def similar(movie_id: Annotated[str | None, Query(max_length=32)] = None,
-                title: Annotated[str | None, Query(max_length=200)] = None,
-                k: K = 10, model: ModelName = None) -> dict:
-        """Movies nearest by cosine of the model's item embeddings (`similar_items` for
-        k <= 10, `item_embeddings` beyond). `title` matching ignores case, accents, a year
+    async def similar(movie_id: Annotated[str | None, Query(max_length=32)] = None,
+                      title: Annotated[str | None, Query(max_length=200)] = None,
+                      k: K = 10, model: ModelName = None) -> dict:
+        """Movies nearest by cosine of the model's item embeddings (read once per model
+        version through `item_embeddings`). `title` matching ignores case, accents, a year
         suffix and leading or trailing articles ("Usual Suspects, The")."""
         movie = _movie(service, movie_id, title)
-        loaded = service.model(model, "similar_items", SIMILAR_MODELS)
+        loaded = service.model(model, "item_embeddings", SIMILAR_MODELS)
         items = service.similar(loaded, movie.movie_id, k)
         return {"model": loaded.name, "version": loaded.version, "movie": movie.to_json(),
                 "items": service.describe(items)}
@@ -126,8 +129,9 @@ def _model_routes(app: FastAPI, service: Recommender) -> None:
     def explain(user_id: Annotated[str, Query(min_length=1, max_length=64)],
                 movie_id: Annotated[str, Query(min_length=1, max_length=32)],
                 model: ModelName = None) -> dict:
-        """Why `model` scores this movie for this user: exact Shapley values over feature
-        groups (see recsys.serving.explain)."""
+        """Why `model` scores this movie for this user: exact Shapley values of each input
+        feature (user id, gender, age, occupation, history movies, movie id, genres, year),
+        summing to score - baseline_score (see recsys.serving.explain)."""
         service.user_query(user_id, False)
         if movie_id not in service.catalogue.movies:
             raise NotFound(f"unknown movie_id {movie_id!r}")

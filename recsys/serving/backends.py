@@ -7,16 +7,15 @@ the API code does not care which one it talks to.
 from __future__ import annotations
 
 import json
-import threading
 import urllib.error
 import urllib.request
-from typing import Any, Protocol
+from typing import Protocol
 
 import numpy as np
 
 from recsys import serving_client
 
-Inputs = dict[str, list]  # input name -> [B] strings or [B][N] strings ("" padded)
+Inputs = dict[str, list]  # input name -> [B] or [B][N] strings ("" padded) or booleans
 Outputs = dict[str, np.ndarray]
 
 
@@ -45,35 +44,30 @@ class InProcessBackend:
         self._tf = tf
         self._loaded = tf.saved_model.load(path)
         self._functions = dict(self._loaded.signatures)
+        self._dtypes = {name: {arg: spec.dtype for arg, spec in
+                               function.structured_input_signature[1].items()}
+                        for name, function in self._functions.items()}
         self.signatures = frozenset(self._functions)
         self.path = path
 
     def call(self, signature: str, inputs: Inputs) -> Outputs:
-        function = self._functions[signature]
-        tensors = {name: self._tf.constant(value, self._tf.string)
-                   for name, value in inputs.items()}
-        return {name: _decode(value.numpy()) for name, value in function(**tensors).items()}
-
-    @property
-    def module(self) -> Any:
-        """The restored tf.Module (Keras objects of the model: see recsys.serving.explain)."""
-        return self._loaded
+        dtypes = self._dtypes[signature]
+        tensors = {name: self._tf.constant(value, dtypes[name]) for name, value in inputs.items()}
+        outputs = self._functions[signature](**tensors)
+        return {name: _decode(value.numpy()) for name, value in outputs.items()}
 
 
 class RestBackend:
-    """Forwards to TF Serving's REST API (`/v1/models/NAME:predict`, row format)."""
+    """Forwards to TF Serving's REST API (`/v1/models/NAME:predict`, columnar format: inputs
+    may differ in batch size, as score_features' users and movies do)."""
 
     def __init__(self, base_url: str, model: str, signatures: frozenset[str],
                  timeout: float = 10.0) -> None:
         self.base_url, self.model, self.signatures = base_url, model, signatures
         self._timeout = timeout
-        self._local = threading.local()
 
     def call(self, signature: str, inputs: Inputs) -> Outputs:
-        names = list(inputs)
-        rows = len(inputs[names[0]])
-        instances = [{name: inputs[name][i] for name in names} for i in range(rows)]
-        body = json.dumps({"signature_name": signature, "instances": instances}).encode()
+        body = json.dumps({"signature_name": signature, "inputs": inputs}).encode()
         request = urllib.request.Request(
             serving_client.rest_url(self.base_url, self.model), data=body,
             headers={"Content-Type": "application/json"}, method="POST")
@@ -84,11 +78,13 @@ class RestBackend:
             raise BackendError(f"TF Serving: HTTP {error.code}: {error.read()[:200]!r}") from None
         except (urllib.error.URLError, OSError) as error:
             raise BackendError(f"cannot reach TF Serving at {self.base_url}: {error}") from None
-        predictions = [serving_client.parse_rest_response(signature, {"predictions": [p]})
-                       for p in answer.get("predictions", [])]
-        if "error" in answer or len(predictions) != rows:
-            raise BackendError(f"TF Serving: {answer.get('error', 'wrong number of rows')}")
-        return {name: np.asarray([p[name] for p in predictions]) for name in predictions[0]}
+        if "error" in answer or "outputs" not in answer:
+            raise BackendError(f"TF Serving: {answer.get('error', 'no outputs')}")
+        outputs = answer["outputs"]
+        if not isinstance(outputs, dict):  # TF Serving drops the name of a lone output
+            (name,) = serving_client.SIGNATURE_OUTPUTS[signature]
+            outputs = {name: outputs}
+        return {name: np.asarray(value) for name, value in outputs.items()}
 
 
 def saved_signatures(path: str) -> frozenset[str]:

@@ -1,9 +1,14 @@
 """`recsys bench-serve`: the service on loopback under wrk at 1, 8 and 32 connections.
 
-wrk (Debian package `wrk`) drives GET requests over random users / movies from a Lua list;
-its `done` hook prints p50/p95/p99 and counts as one JSON line. The server runs in a
-subprocess (`recsys serve`), so the load generator and the service share the machine's cores
-exactly as they would in production on one box.
+wrk (Debian package `wrk`) drives GET requests over random users / movies from a Lua list
+(SAMPLE distinct ids per endpoint, drawn uniformly per request); its `done` hook prints
+p50/p95/p99 and counts as one JSON line. The server runs in a subprocess (`recsys serve`), so
+the load generator and the service share the machine's cores exactly as they would in
+production on one box. The service caches no answers: every /recommend is a `recommend` call
+(batched with the requests in flight), every /similar a product with the item embeddings read
+once per model version. Each row also records the 1-minute load average before it and the
+server's CPU time per request (user + system, all its threads), which other jobs on a shared
+machine distort far less than the latencies.
 """
 
 from __future__ import annotations
@@ -53,8 +58,12 @@ def run(models_dir: str, data_dir: str, clients: list[int], duration: int,
         for endpoint, paths in endpoints(data_dir).items():
             _wrk(port, paths, 4, 2)  # warm-up: first calls trace nothing but fill caches
             for count in clients:
+                load, cpu = os.getloadavg()[0], _cpu_seconds(server.pid)
+                row = _wrk(port, paths, count, duration)
+                row["server_cpu_ms_per_request"] = round(
+                    1000 * (_cpu_seconds(server.pid) - cpu) / max(row["requests"], 1), 3)
                 results["http"].append({"endpoint": endpoint, "clients": count,
-                                        **_wrk(port, paths, count, duration)})
+                                        "load_average": round(load, 2), **row})
         return results
     finally:
         server.terminate()
@@ -76,6 +85,13 @@ def _start_server(models_dir: str, data_dir: str, port: int) -> subprocess.Popen
             time.sleep(1)
     server.terminate()
     raise SystemExit("the service did not become ready in 300 s")
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process, all threads (Linux /proc)."""
+    with open(f"/proc/{pid}/stat") as handle:
+        fields = handle.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _wrk(port: int, paths: list[str], clients: int, duration: int) -> dict:
@@ -135,11 +151,12 @@ def write(results: dict, path: str) -> None:
 
 def table(results: dict) -> str:
     lines = [f"{'endpoint':<12}{'clients':>8}{'req/s':>10}{'p50 ms':>9}{'p95 ms':>9}"
-             f"{'p99 ms':>9}{'errors':>8}"]
+             f"{'p99 ms':>9}{'errors':>8}{'cpu ms/req':>12}{'load':>7}"]
     for row in results["http"]:
         lines.append(f"{row['endpoint']:<12}{row['clients']:>8}{row['throughput_rps']:>10.1f}"
                      f"{row['p50_ms']:>9.2f}{row['p95_ms']:>9.2f}{row['p99_ms']:>9.2f}"
-                     f"{row['errors'] + row['non_2xx']:>8}")
+                     f"{row['errors'] + row['non_2xx']:>8}"
+                     f"{row['server_cpu_ms_per_request']:>12.3f}{row['load_average']:>7.2f}")
     lines.append("in-process serving_default, batch 1:")
     for name, timing in results["in_process"].items():
         lines.append(f"  {name:<11} p50 {timing['p50_ms']:.2f} ms  p99 {timing['p99_ms']:.2f} ms")

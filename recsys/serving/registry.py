@@ -5,11 +5,14 @@ when a model gets a higher version it is loaded *beside* the current one and the
 with one reference assignment, so a request that already holds the old `LoadedModel` finishes
 on it and no request ever sees a half-loaded model. A version directory is loaded only once
 its file list and sizes were the same on two polls in a row (a pusher may still be copying).
+Hooks given to `on_load` run on each new version before it is swapped in (to warm caches), so
+no request waits for them. After a swap the heap is frozen (`_freeze_heap`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import gc
 import logging
 import os
 import threading
@@ -44,6 +47,7 @@ class ModelRegistry:
         self._write_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._hooks: list[Callable[[LoadedModel], None]] = []
 
     # -- reading -----------------------------------------------------------------------------
     def get(self, name: str) -> LoadedModel | None:
@@ -53,6 +57,10 @@ class ModelRegistry:
         return self._models
 
     # -- loading -----------------------------------------------------------------------------
+    def on_load(self, hook: Callable[[LoadedModel], None]) -> None:
+        """Runs `hook(model)` on every version loaded from now on, before it is served."""
+        self._hooks.append(hook)
+
     def refresh(self, wait_for_settle: bool = True) -> list[str]:
         """Loads every model whose newest complete version is newer than the served one;
         returns "name/version" of what it swapped in."""
@@ -65,11 +73,16 @@ class ModelRegistry:
                     LOG.warning("cannot load %s: %s", path, error)
                     self._failed.add((path, _fingerprint(path)))
                     continue
+                loaded = LoadedModel(name, version, path, backend, time.time())
+                for hook in self._hooks:
+                    hook(loaded)
                 models = dict(self._models)
-                models[name] = LoadedModel(name, version, path, backend, time.time())
+                models[name] = loaded
                 self._models = models  # the atomic swap
                 swapped.append(f"{name}/{version}")
                 LOG.info("serving %s version %d", name, version)
+            if swapped:
+                _freeze_heap()
         return swapped
 
     def _candidates(self, wait_for_settle: bool) -> list[tuple[str, int, str]]:
@@ -107,6 +120,19 @@ class ModelRegistry:
                 self.refresh()
             except Exception:  # noqa: BLE001 - a poll must never kill the thread
                 LOG.exception("model poll failed")
+
+
+def _freeze_heap() -> None:
+    """Moves what is alive now (the served models, the catalogue) out of the collector's sight.
+
+    With TensorFlow and five SavedModels loaded, ~800k objects are tracked and one full
+    collection takes ~0.4-0.8 s with the GIL held: every request in flight waited it out (the
+    p99 of ~0.5 s at 32 clients). Frozen objects are never scanned again, so collections see
+    only what requests allocate. Unfreezing first lets the versions just replaced go.
+    """
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
 
 
 def _latest_versions(models_dir: str) -> list[tuple[str, int, str]]:

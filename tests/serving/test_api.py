@@ -1,5 +1,8 @@
 """Every endpoint with good and bad input, against tiny models from a real pipeline run."""
 
+import types
+
+import numpy as np
 import pytest
 
 from tests.movielens_files import RATINGS_PER_USER
@@ -66,6 +69,18 @@ def test_similar_by_id_and_forgiving_title_agree(client):
     assert all(-1.0 - 1e-5 <= item["score"] <= 1.0 + 1e-5 for item in by_id["items"])
 
 
+@pytest.mark.parametrize("model", ["hybrid", "mf"])
+def test_similar_matches_the_similar_items_signature(client, model):
+    """/similar ranks the item embeddings in numpy: the same answer as the model's own
+    similar_items signature."""
+    body = client.get("/similar", params={"movie_id": "12", "model": model}).json()
+    served = client.app.state.registry.get(model)
+    signature = served.backend.call("similar_items", {"movie_id": ["12"]})
+    assert [i["movie_id"] for i in body["items"]] == list(signature["movie_ids"][0])
+    np.testing.assert_allclose([i["score"] for i in body["items"]], signature["scores"][0],
+                               atol=1e-5)
+
+
 def test_similar_beyond_ten_extends_the_signatures_top_ten(client):
     ten = client.get("/similar", params={"movie_id": "7", "k": 10}).json()["items"]
     twenty = client.get("/similar", params={"movie_id": "7", "k": 20}).json()["items"]
@@ -103,18 +118,56 @@ def test_request_body_over_the_limit_is_413(client):
                        headers={"content-type": "application/json"}), 413)
 
 
-def test_explain_shapley_values_add_up_to_the_score(client):
+def test_explain_per_feature_shapley_values_add_up_to_the_score(client):
     body = client.get("/explain", params={"user_id": "4", "movie_id": "9"}).json()
-    assert body["model"] == "hybrid" and "Shapley" in body["method"]
+    assert body["model"] == "hybrid" and body["explained"] == "retrieval score"
+    assert "Shapley" in body["method"] and "score_features" in body["method"]
     features = [c["feature"] for c in body["contributions"]]
-    assert features[0].startswith("user profile")
+    assert features[:4] == ["user_id", "gender", "age", "occupation"]
+    assert features[-3:] == ["movie_id", "genres", "year"]
+    assert features.count("history") == 5 and "earlier history" in features
+    values = {c["feature"]: c["value"] for c in body["contributions"]}
+    user = client.get("/users/4").json()
+    assert (values["gender"], values["age"]) == (user["gender"], user["age"])
+    assert values["genres"] == ", ".join(body["movie"]["genres"])
+    assert values["year"] == body["movie"]["year"]
+    assert all(c["reference"] for c in body["contributions"])
+    total = sum(c["contribution"] for c in body["contributions"])
+    assert total == pytest.approx(body["score"] - body["baseline_score"], abs=1e-4)
+    # The explained score is the one /recommend ranks the movie by.
+    items = client.get("/recommend", params={"user_id": "4", "k": 60}).json()["items"]
+    (ranked,) = [item for item in items if item["movie_id"] == "9"]
+    assert ranked["score"] == pytest.approx(body["score"], abs=1e-5)
+
+
+@pytest.mark.parametrize("model", ["retrieval", "mf"])
+def test_explain_gives_features_a_model_does_not_read_exactly_zero(client, model):
+    body = client.get("/explain", params={"user_id": "4", "movie_id": "9", "model": model}).json()
+    assert body["model"] == model
+    ids = [c for c in body["contributions"] if c["feature"] in ("user_id", "movie_id")]
+    others = [c for c in body["contributions"] if c not in ids]
+    assert others and all(c["contribution"] == 0.0 for c in others)
+    assert sum(c["contribution"] for c in ids) == pytest.approx(
+        body["score"] - body["baseline_score"], abs=1e-4)
+    if model == "mf":  # a rating model explains its predicted rating
+        assert body["explained"] == "predicted rating" and 0 < body["score"] < 6
+
+
+def test_explain_falls_back_to_feature_groups_for_older_exports(client):
+    """A model exported before score_features: groups through the recommend signature."""
+    from recsys.serving import explain
+    from recsys.serving.registry import LoadedModel
+
+    hybrid = client.app.state.registry.get("hybrid")
+    older = types.SimpleNamespace(signatures=hybrid.backend.signatures - {"score_features"},
+                                  call=hybrid.backend.call)
+    served = LoadedModel("hybrid", hybrid.version, hybrid.path, older, 0.0)
+    body = explain.explain(served, client.app.state.service.catalogue, "4", "9")
+    features = [c["feature"] for c in body["contributions"]]
+    assert features[0].startswith("user profile") and "not_separable" in body
     assert sum(f.startswith("history: ") for f in features) == 5
     total = sum(c["contribution"] for c in body["contributions"])
     assert total == pytest.approx(body["score"] - body["baseline_score"], abs=1e-4)
-    # The same movie's score through /recommend (no exclusion) is the explained score.
-    recs = client.get("/recommend", params={"user_id": "4", "k": 30}).json()["items"]
-    # history differs (raw vs stored), so only check the score is a real model score
-    assert any(abs(r["score"]) > 0 for r in recs)
 
 
 @pytest.mark.parametrize(("params", "status"), [

@@ -1,5 +1,6 @@
 """Hot reload semantics with a fake loader: atomic swap, settle check, failed loads."""
 
+import gc
 import shutil
 
 from recsys.serving.registry import ModelRegistry
@@ -58,3 +59,17 @@ def test_a_version_that_fails_to_load_keeps_the_old_one(tmp_path):
     _version(tmp_path, "mf", 2, b"broken")
     assert registry.refresh(wait_for_settle=False) == []
     assert registry.get("mf").version == 1
+
+
+def test_load_hooks_run_before_the_swap_and_the_heap_is_frozen(tmp_path):
+    _version(tmp_path, "hybrid", 1)
+    registry = ModelRegistry(str(tmp_path), lambda n, v, p: FakeBackend(p))
+    seen = []
+    registry.on_load(lambda m: seen.append((m.version, registry.get("hybrid"))))
+    registry.refresh(wait_for_settle=False)
+    assert seen == [(1, None)]  # the hook ran while nothing was served yet
+    assert gc.get_freeze_count() > 0
+    _version(tmp_path, "hybrid", 2)
+    registry.refresh(wait_for_settle=False)
+    assert seen[1][0] == 2 and seen[1][1].version == 1  # still serving 1 during the hook
+    gc.unfreeze()  # leave the test process as it was

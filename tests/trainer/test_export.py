@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import types
 
 import numpy as np
 import pytest
@@ -17,7 +18,7 @@ from recsys import features as F
 from tests.raw_features import RAW_SPEC
 from trainer import data, tflite
 from trainer.config import config_with_overrides
-from trainer.export import ServingModule, export
+from trainer.export import MOVIE_GROUPS, USER_GROUPS, ServingModule, export
 from trainer.models.base import RATING
 from trainer.models.registry import MODEL_NAMES, build_model
 
@@ -66,18 +67,17 @@ def transformed() -> tuple[tf.data.Dataset, tft.TFTransformOutput]:
     return tf.data.Dataset.from_tensor_slices(_batch(rows)).batch(16), tft.TFTransformOutput(out)
 
 
-def _export(name: str, transformed, export_dir: str):
+def _export(name: str, transformed, export_dir: str, **overrides: str):
     """Trains a tiny `name` for one epoch, exports it; (model, catalogue, loaded SavedModel)."""
     batches, tft_output = transformed
     vocab = data.vocab_sizes(tft_output)
-    catalogue = data.catalogue(batches, vocab.movies)
-    config = config_with_overrides(name, {"embedding_dim": "8", "epochs": "1"})
-    model = build_model(name, vocab, config, catalogue)
+    tables = data.training_tables(batches, vocab)
+    config = config_with_overrides(name, {"embedding_dim": "8", "epochs": "1", **overrides})
+    model = build_model(name, vocab, config, tables.catalogue, tables.movie_counts)
     model.fit(batches, epochs=1, verbose=0)
-    users = data.user_table(batches, vocab.users)
-    seen = data.seen_movies(batches, vocab.users)
-    export(ServingModule(model, tft_output, catalogue, users, TOP_K, seen), export_dir)
-    return model, catalogue, tf.saved_model.load(export_dir)
+    export(ServingModule(model, tft_output, tables.catalogue, tables.users, TOP_K, tables.seen),
+           export_dir)
+    return model, tables.catalogue, tf.saved_model.load(export_dir)
 
 
 def _strings(rows: list[list[str]]) -> tf.Tensor:
@@ -89,7 +89,8 @@ def test_every_signature(name, transformed, tmp_path) -> None:
     model, _, loaded = _export(name, transformed, str(tmp_path))
     signatures = loaded.signatures
     expected = {"serving_default", "recommend", "serving_tf_example", "item_embeddings",
-                "similar_items"} | ({"predict_rating"} if model.kind == RATING else set())
+                "similar_items", "score_features"} | (
+                    {"predict_rating"} if model.kind == RATING else set())
     assert set(signatures) == expected
 
     # recommend: a known user with exclusions, an unknown one with a given history.
@@ -164,3 +165,102 @@ def test_tflite_top_k_matches_the_saved_model(transformed, tmp_path) -> None:
     lite_ids = [[movie_ids[i] for i in row] for row in lite["movie_index"]]
     assert lite_ids == [[m.decode() for m in row] for row in saved["movie_ids"].numpy()]
     np.testing.assert_allclose(lite["scores"], saved["scores"], atol=1e-5)
+
+
+# -- score_features: the signature /explain computes Shapley values with ---------------------
+@pytest.fixture(scope="module")
+def exported(transformed, tmp_path_factory):
+    """name -> (model, export dir, loaded SavedModel), each trained and exported once."""
+    cache = {}
+
+    def get(name: str):
+        if name not in cache:
+            export_dir = str(tmp_path_factory.mktemp(name))
+            model, _, loaded = _export(name, transformed, export_dir)
+            cache[name] = model, export_dir, loaded
+        return cache[name]
+
+    return get
+
+
+def _score_features(signatures, user_ids, movie_ids, user_reset=None, history_keep=None,
+                    movie_reset=None) -> dict[str, np.ndarray]:
+    """score_features with nothing reset unless given."""
+    users, movies = len(user_ids), len(movie_ids)
+    out = signatures["score_features"](
+        user_id=tf.constant(user_ids), movie_id=tf.constant(movie_ids),
+        user_reset=tf.constant(np.zeros((users, len(USER_GROUPS)), bool)
+                               if user_reset is None else user_reset),
+        history_keep=tf.constant(np.ones((users, F.HISTORY_LENGTH), bool)
+                                 if history_keep is None else history_keep),
+        movie_reset=tf.constant(np.zeros((movies, len(MOVIE_GROUPS)), bool)
+                                if movie_reset is None else movie_reset))
+    return {name: value.numpy() for name, value in out.items()}
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_score_features_scores_pairs_as_the_other_signatures_do(name, exported,
+                                                                transformed) -> None:
+    model, _, loaded = exported(name)
+    signatures = loaded.signatures
+    out = _score_features(signatures, ["u1", "nobody"], ["m4", "m5", "unknown movie"])
+    assert out["scores"].shape == (2, 3) and out["scores"].dtype == np.float32
+    assert out["user_known"].tolist() == [True, False]
+    assert out["movie_known"].tolist() == [True, True, False]
+    history = [m.decode() for m in out["history_movie_ids"][0]]
+    assert len(history) == F.HISTORY_LENGTH and history[-1] and not history[0]  # newest last
+    assert set(out["history_movie_ids"][1].tolist()) == {b""}  # unknown user: no history
+
+    if model.kind == RATING:  # the predicted rating of each pair
+        rating = signatures["predict_rating"](user_id=tf.constant(["u1", "u1"]),
+                                              movie_id=tf.constant(["m4", "m5"]))
+        np.testing.assert_allclose(out["scores"][0, :2], rating["predicted_rating"], rtol=1e-5)
+    else:  # recommend's score of the movie, with every other movie excluded
+        _, tft_output = transformed
+        others = [m.decode() for m in tft_output.vocabulary_by_name(F.MOVIE_VOCAB) if m != b"m4"]
+        top = signatures["recommend"](user_id=tf.constant(["u1"]), history=_strings([[""]]),
+                                      exclude_movie_ids=_strings([others]))
+        assert top["movie_ids"][0, 0].numpy() == b"m4"
+        np.testing.assert_allclose(out["scores"][0, 0], top["scores"][0, 0], rtol=1e-5)
+
+    # An unknown movie is scored as a known one with every movie feature reset.
+    reset = _score_features(signatures, ["u1"], ["m4"],
+                            movie_reset=np.ones((1, len(MOVIE_GROUPS)), bool))
+    np.testing.assert_allclose(reset["scores"][0, 0], out["scores"][0, 2], rtol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["retrieval", "mf", "hybrid"])
+def test_explain_shapley_values_add_up_and_unused_features_get_zero(name, exported) -> None:
+    from recsys.serving import explain
+    from recsys.serving.backends import InProcessBackend
+    from recsys.serving.catalogue import Movie
+    from recsys.serving.registry import LoadedModel
+
+    assert (explain.USER_GROUPS, explain.MOVIE_GROUPS) == (USER_GROUPS, MOVIE_GROUPS)
+    _, export_dir, loaded = exported(name)
+    movies = {f"m{i}": Movie(f"m{i}", f"title {i}", 1980 + i, (GENRES[i % 3],), 1)
+              for i in range(NUM_MOVIES)}
+    users = {f"u{u}": {"gender": "MF"[u % 2], "age": 20 + 5 * u, "occupation": "writer"}
+             for u in range(6)}
+    served = LoadedModel(name, 1, export_dir, InProcessBackend(export_dir), 0.0)
+    catalogue = types.SimpleNamespace(movies=movies, users=users)  # what explain reads
+    body = explain.explain(served, catalogue, "u1", "m4")
+
+    assert "Shapley" in body["method"] and "score_features" in body["method"]
+    contributions = {c["feature"]: c["contribution"] for c in body["contributions"]
+                     if c["feature"] != "history"}
+    history = [c for c in body["contributions"] if c["feature"] == "history"]
+    assert len(history) == explain.HISTORY_PLAYERS and "earlier history" in contributions
+    total = sum(c["contribution"] for c in body["contributions"])
+    assert total == pytest.approx(body["score"] - body["baseline_score"], abs=1e-5)
+    stored = _score_features(loaded.signatures, ["u1"], ["m4"])["scores"][0, 0]
+    assert body["score"] == pytest.approx(float(stored), abs=1e-5)
+    by_value = {c["feature"]: c["value"] for c in body["contributions"]}
+    assert by_value["genres"] == "Comedy" and by_value["year"] == 1984
+    assert by_value["gender"] == "F" and by_value["age"] == 25
+    if name == "hybrid":  # reads genres and year: resetting them changes the score
+        assert contributions["genres"] != 0 and contributions["year"] != 0
+    else:  # ids only: every other feature is exactly 0
+        unused = [c for c in body["contributions"]
+                  if c["feature"] not in ("user_id", "movie_id")]
+        assert all(c["contribution"] == 0.0 for c in unused), unused

@@ -131,9 +131,11 @@ async function explain(userId, item) {
   try {
     const body = await api(`/explain?user_id=${encodeURIComponent(userId)}&movie_id=${encodeURIComponent(item.movie_id)}`);
     $("explain-method").textContent =
-      `score ${body.score.toFixed(3)} = baseline ${body.baseline_score.toFixed(3)} + contributions (${body.method})`;
+      `${body.explained} ${body.score.toFixed(3)} = baseline ${body.baseline_score.toFixed(3)} + contributions (${body.method})`;
+    // Per-feature explanations name the feature and its value; older exports name groups only.
     barChart($("explain-chart"), body.contributions.map((c) => ({
-      label: c.feature, value: c.contribution, cls: "contribution"})), (v) => (v >= 0 ? "+" : "") + v.toFixed(3));
+      label: c.value == null ? c.feature : `${c.feature}: ${c.value}`, sub: c.reference && `vs ${c.reference}`,
+      value: c.contribution, cls: "contribution"})), (v) => (v >= 0 ? "+" : "") + v.toFixed(3));
   } catch (error) { showError(error); }
 }
 

@@ -1,0 +1,69 @@
+"""RestBackend speaks TF Serving's columnar REST format (inputs may differ in batch size, as
+score_features' users and movies do); a stand-in on loopback answers as TF Serving does."""
+
+import http.server
+import json
+import threading
+
+import numpy as np
+import pytest
+
+from recsys.serving.backends import BackendError, RestBackend
+
+
+@pytest.fixture
+def tf_serving():
+    """(base URL, requests seen); answers with the canned `outputs` put in `answers`."""
+    seen, answers = [], []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - the http.server hook's name
+            length = int(self.headers["Content-Length"])
+            seen.append((self.path, json.loads(self.rfile.read(length))))
+            body = json.dumps(answers.pop(0)).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}", seen, answers
+    server.shutdown()
+
+
+def test_columnar_request_and_named_outputs(tf_serving):
+    url, seen, answers = tf_serving
+    answers.append({"outputs": {"scores": [[1.0, 2.0, 3.0]], "user_known": [True],
+                                "movie_known": [True, True, False]}})
+    backend = RestBackend(url, "hybrid", frozenset({"score_features"}))
+    inputs = {"user_id": ["4"], "user_reset": [[False] * 4], "movie_id": ["1", "2", "x"],
+              "movie_reset": [[False] * 3] * 3, "history_keep": [[True] * 20]}
+    outputs = backend.call("score_features", inputs)
+    assert seen == [("/v1/models/hybrid:predict",
+                     {"signature_name": "score_features", "inputs": inputs})]
+    assert outputs["scores"].shape == (1, 3)
+    np.testing.assert_array_equal(outputs["movie_known"], [True, True, False])
+
+
+def test_a_lone_output_gets_its_name_back(tf_serving):
+    url, _, answers = tf_serving
+    answers.append({"outputs": [3.5, 4.0]})
+    backend = RestBackend(url, "mf", frozenset({"predict_rating"}))
+    outputs = backend.call("predict_rating", {"user_id": ["1", "2"], "movie_id": ["5", "6"]})
+    np.testing.assert_allclose(outputs["predicted_rating"], [3.5, 4.0])
+
+
+def test_errors_are_backend_errors(tf_serving):
+    url, _, answers = tf_serving
+    answers.append({"error": "Servable not found"})
+    backend = RestBackend(url, "mf", frozenset({"predict_rating"}))
+    with pytest.raises(BackendError, match="Servable not found"):
+        backend.call("predict_rating", {"user_id": ["1"], "movie_id": ["5"]})
+    with pytest.raises(BackendError, match="cannot reach"):
+        RestBackend("http://127.0.0.1:9", "mf", frozenset()).call("predict_rating", {})
