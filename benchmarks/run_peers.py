@@ -20,7 +20,8 @@ from typing import Any
 import numpy as np
 
 from benchmarks import data as bdata
-from benchmarks import metrics, peers
+from benchmarks import peers
+from recsys import topk_metrics
 
 K = 10
 
@@ -30,7 +31,7 @@ def evaluate_topk_peer(peer: peers.TopKPeer, split: bdata.Split, k: int = K) -> 
     peer.fit(split.train_matrix())
     scores = peer.score()[split.test_users]
     seen = [split.seen[u] for u in split.test_users]
-    result: dict[str, Any] = metrics.top_k_metrics(scores, split.test_items, seen, k=k)
+    result: dict[str, Any] = topk_metrics.top_k_metrics(scores, split.test_items, seen, k=k)
     result["fit_seconds"] = round(peer.fit_seconds, 4)
     return result
 
@@ -39,7 +40,7 @@ def evaluate_rating_peer(peer: peers.RatingPeer, split: bdata.Split) -> dict[str
     """Fit on split's training ratings, RMSE on its test ratings."""
     peer.fit(split.train_users, split.train_items, split.train_ratings)
     predictions = peer.predict(split.test_users, split.test_items)
-    return {"rmse": metrics.rmse(predictions, split.test_ratings),
+    return {"rmse": topk_metrics.rmse(predictions, split.test_ratings),
             "fit_seconds": round(peer.fit_seconds, 4)}
 
 

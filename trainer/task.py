@@ -22,6 +22,7 @@ import tensorflow_transform as tft
 from tfx import v1 as tfx
 
 from recsys import features as F
+from recsys import topk_metrics
 from trainer import data, evaluation, tflite
 from trainer.config import TrainingConfig, config_with_overrides
 from trainer.export import ServingModule, export
@@ -170,14 +171,14 @@ def evaluate(
     ranks = evaluation.model_ranks(
         model, eval_features, {k: v.numpy() for k, v in tables.catalogue.items()}, movie_index,
         [seen_lists[u] for u in user_index])
-    metrics: dict[str, Any] = evaluation.metrics_from_ranks(ranks, k=TOP_K)
+    metrics: dict[str, Any] = topk_metrics.metrics_from_ranks(ranks, k=TOP_K)
     if model.kind == RATING:
         predictions = model.predict_rating(eval_features)
-        metrics["rmse"] = evaluation.rmse(predictions, eval_features[F.RATING])
+        metrics["rmse"] = topk_metrics.rmse(predictions, eval_features[F.RATING])
     metrics["eval_examples"] = int(len(user_index))
     for side, eval_ids in (("user", user_index), ("movie", movie_index)):
         cold = _training_count(train_counts[side], eval_ids) < COLD_THRESHOLD
-        subset = evaluation.subset_hit_rate(ranks, cold, k=TOP_K)
+        subset = topk_metrics.subset_hit_rate(ranks, cold, k=TOP_K)
         metrics[f"cold_{side}_hit_rate_at_{TOP_K}"] = subset[f"hit_rate_at_{TOP_K}"]
         metrics[f"cold_{side}_examples"] = subset["count"]
     return metrics

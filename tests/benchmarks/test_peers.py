@@ -1,4 +1,7 @@
-"""Split helpers, metrics and the numpy peers, on tiny synthetic data made here."""
+"""Split helpers and the numpy peers, on tiny synthetic data made here.
+
+The metrics themselves are tested in tests/test_topk_metrics.py.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +13,8 @@ import pytest
 import scipy.sparse as sp
 
 from benchmarks import data as bdata
-from benchmarks import metrics, peers, run_peers
-from recsys import protocols
+from benchmarks import peers, run_peers
+from recsys import protocols, topk_metrics
 
 NUMPY_PEERS = [peers.MostPopular, peers.ItemKNN, lambda: peers.EASE(500.0),
                lambda: peers.EASE(1.0)]
@@ -131,57 +134,6 @@ def test_presplit_split_keeps_the_given_test_file(tmp_path: Path, ratings_writer
     np.testing.assert_array_equal(np.sort(split.train_ratings), [3.0, 4.0])
 
 
-# ------------------------------------------------------------------------------------ metrics
-
-SCORES = np.array([
-    [0.9, 0.8, 0.7, 0.1, 0.5],  # seen {0}: unseen order 1, 2, 4, 3 -> test 2 at rank 2
-    [0.3, 0.2, 0.3, 0.3, 0.5],  # seen {3, 4}: unseen item 2 ties test 0 -> rank 2; seen 3 not
-    [0.0, 0.0, 0.0, 0.0, 0.0],  # nothing seen, all tied: ties count against -> rank 5
-])
-TEST_ITEMS = np.array([2, 0, 1])
-SEEN = [np.array([0]), np.array([3, 4]), np.array([], dtype=np.int64)]
-
-
-def test_ranks_exclude_seen_and_count_ties_against_the_test_item() -> None:
-    np.testing.assert_array_equal(metrics.rank_of_test_items(SCORES, TEST_ITEMS, SEEN),
-                                  [2, 2, 5])
-
-
-@pytest.mark.parametrize(("k", "hr", "ndcg"), [
-    (1, 0.0, 0.0),
-    (2, 2 / 3, 2 / math.log2(3) / 3),
-    (4, 2 / 3, 2 / math.log2(3) / 3),
-    (5, 1.0, (2 / math.log2(3) + 1 / math.log2(6)) / 3),
-])
-def test_top_k_metrics_hand_computed(k: int, hr: float, ndcg: float) -> None:
-    result = metrics.top_k_metrics(SCORES, TEST_ITEMS, SEEN, k=k)
-    assert result == pytest.approx({f"hit_rate_at_{k}": hr, f"ndcg_at_{k}": ndcg})
-
-
-def test_a_constant_scorer_gets_no_credit() -> None:
-    scores = np.zeros((4, 30))
-    result = metrics.top_k_metrics(scores, np.arange(4), [np.array([], int)] * 4, k=10)
-    assert result == {"hit_rate_at_10": 0.0, "ndcg_at_10": 0.0}
-
-
-def test_a_seen_test_item_is_never_a_hit() -> None:
-    scores = np.array([[5.0, 1.0, 0.0]])
-    result = metrics.top_k_metrics(scores, np.array([0]), [np.array([0])], k=3)
-    assert result == {"hit_rate_at_3": 0.0, "ndcg_at_3": 0.0}
-
-
-def test_top_k_items_drops_seen_items() -> None:
-    np.testing.assert_array_equal(metrics.top_k_items(SCORES, SEEN, k=2),
-                                  [[1, 2], [0, 2], [0, 1]])
-
-
-def test_rmse_hand_computed_and_shape_checked() -> None:
-    assert metrics.rmse(np.array([1.0, 2.0, 3.0]), np.array([1.0, 2.0, 5.0])) == (
-        pytest.approx(math.sqrt(4 / 3)))
-    with pytest.raises(ValueError):
-        metrics.rmse(np.ones(2), np.ones(3))
-
-
 # -------------------------------------------------------------------------------------- peers
 
 
@@ -196,11 +148,11 @@ def test_numpy_peers_rank_the_planted_item_first(planted, make_peer) -> None:
     scores = peer.score()
     assert scores.shape == (split.n_users, split.n_items)
     assert peer.fit_seconds >= 0.0
-    top = metrics.top_k_items(scores, split.seen, k=1)[:, 0]
+    top = topk_metrics.top_k_items(scores, split.seen, k=1)[:, 0]
     for user in planted.target_users:
         assert top[user] == planted.item
     # the whole TOPK evaluation path: the target users' test item is the planted one
-    ranks = metrics.rank_of_test_items(scores, split.test_items, split.seen)
+    ranks = topk_metrics.held_out_ranks(scores, split.test_items, split.seen)
     assert ranks[list(planted.target_users)].tolist() == [1] * len(planted.target_users)
 
 
@@ -208,7 +160,7 @@ def test_numpy_peers_rank_the_planted_item_first(planted, make_peer) -> None:
 def test_numpy_peers_recommendations_exclude_seen_items(planted, make_peer) -> None:
     split = _planted_split(planted)
     scores = make_peer().fit(split.train_matrix()).score()
-    top = metrics.top_k_items(scores, split.seen, k=5)
+    top = topk_metrics.top_k_items(scores, split.seen, k=5)
     for user in range(split.n_users):
         assert not set(top[user].tolist()) & set(split.seen[user].tolist())
     # users who saw the planted item must not get it back, though it is the most popular
@@ -248,7 +200,7 @@ def test_run_reports_missing_optional_library_as_error(planted, monkeypatch) -> 
     results = run_peers.run_topk_peers(_planted_split(planted))
     assert "implicit" in results["missing"]["error"]
     assert results["most_popular"]["hit_rate_at_10"] == pytest.approx(
-        metrics.top_k_metrics(*_popularity_inputs(planted))["hit_rate_at_10"])
+        topk_metrics.top_k_metrics(*_popularity_inputs(planted))["hit_rate_at_10"])
     assert "missing" in run_peers.format_table(results)
 
 

@@ -7,7 +7,8 @@ import pytest
 import tensorflow as tf
 
 from recsys import features as F
-from trainer.evaluation import metrics_from_ranks, model_ranks
+from recsys.topk_metrics import metrics_from_ranks
+from trainer.evaluation import model_ranks
 from trainer.models.base import RATING, RETRIEVAL
 from trainer.models.registry import MODEL_NAMES
 

@@ -8,8 +8,9 @@ import pytest
 import tensorflow as tf
 
 from recsys import features as F
+from recsys.topk_metrics import metrics_from_ranks
 from trainer.config import DEFAULT_CONFIGS, config_with_overrides
-from trainer.evaluation import metrics_from_ranks, model_ranks
+from trainer.evaluation import model_ranks
 from trainer.models.base import FULL, SAMPLED, SAMPLED_SOFTMAX_MIN_MOVIES, resolve_softmax
 from trainer.models.registry import build_model
 from trainer.models.towers import VocabSizes

@@ -170,7 +170,7 @@ class TwoTowerModel(RecommenderModel):
             self.loss_fn = tf.keras.losses.SparseCategoricalCrossentropy(
                 from_logits=True, reduction=tf.keras.losses.Reduction.NONE)
             # Top-10 over the catalogue (seen movies included): the cheap running signal; the
-            # protocol metrics live in trainer.evaluation.
+            # protocol metrics live in recsys.topk_metrics.
             self.top10 = tf.keras.metrics.SparseTopKCategoricalAccuracy(k=10, name="top10")
         else:
             if movie_counts is None:
