@@ -83,5 +83,13 @@ def code_version(paths: tuple[str, ...]) -> str:
     return digest.hexdigest()[:16]
 
 
+# Imported by every Beam worker process before it unpickles a DoFn: `tfx` stubs tfx_bsl's
+# missing sql_util, without which TFDV 1.16 (StatisticsGen) and TFMA do not import under
+# tfx-bsl 1.21. In-process runs get it from the runner's own `import tfx`.
+WORKER_PLUGINS = ("--beam_plugins=tfx",)
+
+
 def local_beam_args(workers: int = 2) -> tuple[str, ...]:
-    return ("--direct_running_mode=multi_processing", f"--direct_num_workers={workers}")
+    """Beam args for `workers` local worker processes (0: one per core), DirectRunner."""
+    return ("--direct_running_mode=multi_processing", f"--direct_num_workers={workers}",
+            *WORKER_PLUGINS)

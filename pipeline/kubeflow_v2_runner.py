@@ -33,12 +33,13 @@ def dataflow_beam_args(
         f"--max_num_workers={max_num_workers}",
         f"--sdk_container_image={image}",
         "--sdk_location=container",  # the SDK is in the image: no staging from PyPI
+        *configs.WORKER_PLUGINS,
     )
 
 
 def direct_beam_args() -> tuple[str, ...]:
     """In-container DirectRunner, using every core the component's VM has."""
-    return ("--direct_running_mode=multi_processing", "--direct_num_workers=0")
+    return configs.local_beam_args(workers=0)
 
 
 def compile_pipeline(settings: configs.PipelineSettings, image: str, output_path: str) -> dict:
