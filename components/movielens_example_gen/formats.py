@@ -23,6 +23,8 @@ from collections.abc import Callable, Iterator
 
 import tensorflow as tf
 
+from recsys.features import MAX_RATING, MIN_RATING  # the rating scale, defined once
+
 # ML-100K's u.item has 19 genre flags in this order (u.genre lists the same names).
 ML100K_GENRES = (
     "unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime",
@@ -37,7 +39,6 @@ ML1M_OCCUPATIONS = (
     "self-employed", "technician/engineer", "tradesman/craftsman", "unemployed", "writer",
 )
 NO_GENRES = "(no genres listed)"
-MIN_RATING, MAX_RATING = 0.5, 5.0
 MAX_LINE_BYTES = 1 << 16  # no legitimate MovieLens line comes near this
 
 _TITLE_YEAR = re.compile(r"^(?P<title>.*?)\s*\((?P<year>\d{4})(?:[-–]\d{0,4})?\)\s*$")
