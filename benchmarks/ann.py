@@ -17,6 +17,7 @@ BLAS thread made a 100K brute-force query 10x slower, not faster. Building uses 
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
 import os
@@ -154,12 +155,21 @@ def _timing_cell(timing: dict[str, float]) -> str:
             f"({timing['cpu_p99_ms']})")
 
 
-def main() -> None:
-    report = run_ann_benchmark()
-    RESULTS_FILE.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS_FILE.write_text(json.dumps(report, indent=2) + "\n")
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.ann",
+                                     description=__doc__.split("\n")[0])
+    parser.add_argument("--candidates", type=int, nargs="+", default=[100_000, 1_000_000],
+                        help="catalogue sizes to index (default: 100000 1000000)")
+    parser.add_argument("--queries", type=int, default=1000, help="queries per size")
+    parser.add_argument("--output", type=Path, default=RESULTS_FILE)
+    args = parser.parse_args(argv)
+    if min(args.candidates) < 1000 or args.queries < 1:
+        parser.error("--candidates must each be >= 1000 and --queries >= 1")
+    report = run_ann_benchmark(candidate_counts=args.candidates, num_queries=args.queries)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(report, indent=2) + "\n")
     print(format_table(report))
-    print(f"wrote {RESULTS_FILE}")
+    print(f"wrote {args.output}")
 
 
 if __name__ == "__main__":
