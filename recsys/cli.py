@@ -18,6 +18,7 @@ from recsys import (  # noqa: E402
     datasets,
     deploy_cli,
     protocols,
+    scale_cli,
     serve_cli,  # noqa: E402
 )
 
@@ -108,6 +109,7 @@ def _parser() -> argparse.ArgumentParser:
     deploy_cli.register(commands)
     serve_cli.register(commands)
     benchmark_cli.register(commands)
+    scale_cli.register(commands)
     return parser
 
 

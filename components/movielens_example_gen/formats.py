@@ -20,6 +20,7 @@ import dataclasses
 import os
 import re
 from collections.abc import Callable, Iterator
+from typing import NamedTuple
 
 import tensorflow as tf
 
@@ -40,6 +41,7 @@ ML1M_OCCUPATIONS = (
 )
 NO_GENRES = "(no genres listed)"
 MAX_LINE_BYTES = 1 << 16  # no legitimate MovieLens line comes near this
+_SCAN_BLOCK_BYTES = 16 << 20
 
 _TITLE_YEAR = re.compile(r"^(?P<title>.*?)\s*\((?P<year>\d{4})(?:[-–]\d{0,4})?\)\s*$")
 _RELEASE_DATE_YEAR = re.compile(r"(\d{4})$")
@@ -183,19 +185,26 @@ def detect_layout(data_dir: str) -> Layout:
 
 def read_lines(
     path: str, encoding: str, skip_header: bool = False,
-    rejects: list[InputDataError] | None = None,
+    rejects: list[InputDataError] | None = None, line_range: LineRange | None = None,
 ) -> Iterator[tuple[int, str]]:
     """Yields (1-based line number, text) of the non-blank lines, streaming.
 
     Accepts LF and CRLF line ends and a UTF-8 byte-order mark; rejects undecodable bytes and
     absurdly long lines with the line number. With `rejects` (quarantine mode) such a line is
-    appended there and skipped instead of stopping the read.
+    appended there and skipped instead of stopping the read. With `line_range` (see
+    `line_ranges`) only that part of the file is read, with the same line numbers; a file
+    without data rows is then the caller's check.
     """
     if not tf.io.gfile.exists(path):
         raise InputDataError(path, None, "no such file")
+    start, end, first_number = line_range or LineRange(0, None, 1)
     rows = 0  # non-blank data lines, good or rejected
     with tf.io.gfile.GFile(path, "rb") as handle:
-        for number, raw in enumerate(handle, start=1):
+        handle.seek(start)
+        for number, raw in enumerate(handle, start=first_number):
+            # tell(), not len(raw): GFile reads "\r\n" as "\n".
+            if end is not None and handle.tell() > end:
+                break
             try:
                 text = _decode_line(path, number, raw, encoding)
             except InputDataError as error:
@@ -208,8 +217,40 @@ def read_lines(
                 continue
             rows += 1
             yield number, text
-    if not rows:
+    if not rows and line_range is None:
         raise InputDataError(path, None, "file has no data rows")
+
+
+class LineRange(NamedTuple):
+    """Whole lines of a file: bytes [start, end) (end None: to the end of the file), the
+    first of them being line `first_number`."""
+
+    start: int
+    end: int | None
+    first_number: int
+
+
+def line_ranges(path: str, target_bytes: int) -> list[LineRange]:
+    """Consecutive LineRanges of about `target_bytes` covering the file, split after a newline,
+    with their line numbers: one pass counting newlines, so the parts can be read in parallel
+    and still name the lines of the file in errors."""
+    ranges: list[LineRange] = []
+    start, first_number = 0, 1
+    offset, newlines = 0, 0  # bytes and newlines before the current block
+    with tf.io.gfile.GFile(path, "rb") as handle:
+        while block := handle.read(_SCAN_BLOCK_BYTES):
+            search = max(start + target_bytes - offset, 0)
+            while search < len(block) and (newline := block.find(b"\n", search)) >= 0:
+                end = offset + newline + 1
+                ranges.append(LineRange(start, end, first_number))
+                start = end
+                first_number = 1 + newlines + block.count(b"\n", 0, newline + 1)
+                search = start + target_bytes - offset
+            offset += len(block)
+            newlines += block.count(b"\n")
+    if offset > start or not ranges:
+        ranges.append(LineRange(start, None, first_number))
+    return ranges
 
 
 def _decode_line(path: str, number: int, raw: bytes, encoding: str) -> str:
