@@ -17,7 +17,8 @@ from trainer.models.towers import VocabSizes
 
 VOCAB = VocabSizes(users=7, movies=11, genders=2, occupations=4)
 PATTERNS = ("random", "user", "history")
-FAST = {"embedding_dim": "16", "learning_rate": "0.02"}
+# A constant rate: these tests fit a few steps, not a whole schedule (see test_config).
+FAST = {"embedding_dim": "16", "learning_rate": "0.02", "lr_schedule": "constant"}
 
 
 def _make_features(n: int, seed: int = 0, pattern: str = "random") -> dict[str, tf.Tensor]:

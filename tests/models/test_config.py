@@ -11,7 +11,7 @@ from trainer.config import (
     config_with_overrides,
     parse_hparam_flags,
 )
-from trainer.models.registry import MODEL_NAMES, build_model
+from trainer.models.registry import MODEL_NAMES, build_model, learning_rate
 
 
 def test_every_model_has_a_default_config() -> None:
@@ -49,6 +49,7 @@ def test_string_fields_and_empty_overrides() -> None:
         ("sequential", {"history_encoder": "lstm"}, "history_encoder"),
         ("retrieval", {"temperature": "0"}, "temperature"),
         ("mf", {"optimizer": "sgd"}, "optimizer"),
+        ("ranking", {"lr_schedule": "step"}, "lr_schedule"),
         ("nope", {}, "'nope'"),
     ],
 )
@@ -75,3 +76,21 @@ def test_build_model_checks_name_and_config_type(vocab) -> None:
         build_model("svd", vocab)
     with pytest.raises(ValueError, match="RetrievalConfig"):
         build_model("retrieval", vocab, DEFAULT_CONFIGS["mf"])
+
+
+def test_cosine_schedule_decays_to_zero_over_the_whole_run() -> None:
+    config = config_with_overrides(
+        "mf", {"lr_schedule": "cosine", "learning_rate": "0.01", "epochs": "3",
+               "batch_size": "100"})
+    schedule = learning_rate(config, train_examples=1001)  # 11 steps per epoch
+    assert float(schedule(0)) == pytest.approx(0.01)
+    assert float(schedule(33 // 2)) == pytest.approx(0.005, rel=0.05)
+    assert float(schedule(33)) == pytest.approx(0.0, abs=1e-9)
+
+
+def test_cosine_schedule_needs_the_example_count() -> None:
+    config = config_with_overrides("ranking", {"lr_schedule": "cosine"})
+    with pytest.raises(ValueError, match="number of training examples"):
+        learning_rate(config)
+    constant = config_with_overrides("ranking", {"lr_schedule": "constant"})
+    assert learning_rate(constant) == constant.learning_rate

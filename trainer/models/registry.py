@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import tensorflow as tf
 
@@ -27,9 +29,24 @@ MODELS: dict[str, tuple[type[RecommenderModel], TrainingConfig]] = {
 MODEL_NAMES = tuple(MODELS)
 
 
-def make_optimizer(config: TrainingConfig) -> tf.keras.optimizers.Optimizer:
+def learning_rate(
+    config: TrainingConfig, train_examples: int | None = None
+) -> float | tf.keras.optimizers.schedules.LearningRateSchedule:
+    """The config's learning rate; a cosine schedule needs the (global) training example count
+    to decay to 0 at the last step."""
+    if config.lr_schedule == "constant":
+        return config.learning_rate
+    if not train_examples:
+        raise ValueError("lr_schedule 'cosine' needs the number of training examples")
+    steps = config.epochs * math.ceil(train_examples / config.batch_size)
+    return tf.keras.optimizers.schedules.CosineDecay(config.learning_rate, steps)
+
+
+def make_optimizer(
+    config: TrainingConfig, train_examples: int | None = None
+) -> tf.keras.optimizers.Optimizer:
     optimizers = {"adam": tf.keras.optimizers.Adam, "adagrad": tf.keras.optimizers.Adagrad}
-    return optimizers[config.optimizer](learning_rate=config.learning_rate)
+    return optimizers[config.optimizer](learning_rate=learning_rate(config, train_examples))
 
 
 def build_model(
@@ -40,8 +57,9 @@ def build_model(
 
     `config` defaults to the model's DEFAULT_CONFIGS entry and must be of the same class.
     Retrieval models need the `catalogue` and, for the sampled softmax, the training
-    `movie_counts` [M] (see trainer.data.TrainingTables). Under a distribution strategy, call
-    this in its `scope()`.
+    `movie_counts` [M] (see trainer.data.TrainingTables); a cosine learning-rate schedule
+    needs `movie_counts` too (their sum is the number of training examples). Under a
+    distribution strategy, call this in its `scope()`.
     """
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; expected one of {MODEL_NAMES}")
@@ -55,5 +73,6 @@ def build_model(
         model = cls(vocab, config, catalogue, movie_counts)
     else:
         model = cls(vocab, config)
-    model.compile(optimizer=make_optimizer(config))
+    train_examples = None if movie_counts is None else int(np.sum(movie_counts))
+    model.compile(optimizer=make_optimizer(config, train_examples))
     return model
