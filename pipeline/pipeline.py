@@ -53,13 +53,18 @@ def create_pipeline(
 
 def _model_branch(name, settings, transform, example_gen) -> list:
     """Trainer -> Evaluator -> Pusher for one model, each node suffixed with the model name."""
-    trainer = tfx.components.Trainer(
+    custom_config = {MODEL_NAME_KEY: name, HPARAMS_KEY: settings.hparams.get(name, {}),
+                     "code_version": configs.code_version(configs.TRAINER_CODE)}
+    trainer_class = tfx.components.Trainer
+    if settings.vertex_training is not None:  # one Vertex AI training job (multi-worker)
+        trainer_class = tfx.extensions.google_cloud_ai_platform.Trainer
+        custom_config.update(settings.vertex_training.trainer_custom_config(name))
+    trainer = trainer_class(
         run_fn=configs.RUN_FN,
         examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
         schema=transform.outputs["post_transform_schema"],
-        custom_config={MODEL_NAME_KEY: name, HPARAMS_KEY: settings.hparams.get(name, {}),
-                       "code_version": configs.code_version(configs.TRAINER_CODE)},
+        custom_config=custom_config,
     ).with_id(f"Trainer.{name}")
     # The baseline: the latest model of the same name that its Evaluator blessed.
     baseline = tfx.dsl.Resolver(

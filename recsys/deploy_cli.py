@@ -76,6 +76,20 @@ def _add_compile(commands: argparse._SubParsersAction) -> None:
                         default="n1-standard-4", help="Dataflow worker type")
     parser.add_argument("--max-num-workers", "--max_num_workers", dest="max_num_workers",
                         type=int, default=4, help="Dataflow autoscaling cap")
+    training = parser.add_argument_group(
+        "multi-worker training", "train each model as a Vertex AI training job of N machines "
+        "(MultiWorkerMirroredStrategy) instead of inside its pipeline step")
+    training.add_argument("--trainer-workers", metavar="N",
+                          help="machines per training job, the chief included (default: none, "
+                               "the Trainer trains in its step)")
+    training.add_argument("--trainer-machine-type", metavar="TYPE",
+                          help="machine type of every replica (default: n1-standard-8)")
+    training.add_argument("--trainer-accelerator", metavar="TYPE:COUNT",
+                          help="GPUs per replica, e.g. NVIDIA_TESLA_T4:1 (needs CUDA "
+                               "libraries in the image)")
+    training.add_argument("--trainer-service-account", metavar="EMAIL",
+                          help="identity of the replicas (default: Vertex AI's Custom Code "
+                               "Service Agent)")
     parser.add_argument("--output", default=_DEFAULT_PIPELINE_FILE,
                         help="pipeline JSON to write (default: %(default)s)")
     parser.set_defaults(handler=_one_line_errors(_compile))
@@ -95,8 +109,11 @@ def _compile(args: argparse.Namespace) -> int:
         beam_args=beam_args, orchestrator="vertex", **settings_kwargs)
     job = kubeflow_v2_runner.compile_pipeline(settings, args.image, args.output)
     tasks = job["pipelineSpec"]["root"]["dag"]["tasks"]
+    training = settings.vertex_training
+    trainers = ("in their steps" if training is None else
+                f"on Vertex AI training, {training.replica_count} x {training.machine_type}")
     print(f"wrote {args.output}: {len(tasks)} steps, image {args.image}, "
-          f"Beam on {args.beam_runner}")
+          f"Beam on {args.beam_runner}, Trainers {trainers}")
     return 0
 
 
@@ -122,7 +139,49 @@ def _compile_settings(args: argparse.Namespace) -> dict[str, Any]:
     elif args.temp_location:
         raise DeployError("--temp-location only applies to --beam-runner dataflow")
     return {"data_dir": args.data_dir, "pipeline_root": args.pipeline_root,
-            "serving_dir": serving_dir, "models": models, "protocol": args.protocol}
+            "serving_dir": serving_dir, "models": models, "protocol": args.protocol,
+            "vertex_training": _vertex_training(args)}
+
+
+# VertexTraining fields -> the flags that set them.
+_TRAINING_FLAGS = {"project": "--project", "region": "--region", "image": "--image",
+                   "replica_count": "--trainer-workers", "machine_type": "--trainer-machine-type",
+                   "accelerator": "--trainer-accelerator",
+                   "service_account": "--trainer-service-account"}
+
+
+def _vertex_training(args: argparse.Namespace):
+    """The --trainer-* flags as a configs.VertexTraining, or None without --trainer-workers."""
+    from pipeline import configs  # no TensorFlow
+
+    if args.trainer_workers is None:
+        for flag, value in (("--trainer-machine-type", args.trainer_machine_type),
+                            ("--trainer-accelerator", args.trainer_accelerator),
+                            ("--trainer-service-account", args.trainer_service_account)):
+            if value is not None:
+                raise DeployError(f"{flag} only applies with --trainer-workers")
+        return None
+    try:
+        workers = int(args.trainer_workers)
+    except ValueError:
+        raise DeployError(f"--trainer-workers: expected a number of machines, got "
+                          f"{args.trainer_workers!r}") from None
+    accelerator_type, accelerator_count = None, 0
+    if args.trainer_accelerator is not None:
+        accelerator_type, _, count = args.trainer_accelerator.partition(":")
+        if not accelerator_type or not count.isdigit():
+            raise DeployError(f"--trainer-accelerator {args.trainer_accelerator!r}: expected "
+                              "TYPE:COUNT, e.g. NVIDIA_TESLA_T4:1")
+        accelerator_count = int(count)
+    try:
+        return configs.VertexTraining(
+            project=args.project, region=args.region, image=args.image, replica_count=workers,
+            machine_type=(configs.DEFAULT_TRAINER_MACHINE_TYPE if args.trainer_machine_type is None
+                          else args.trainer_machine_type),
+            accelerator_type=accelerator_type, accelerator_count=accelerator_count,
+            service_account=args.trainer_service_account)
+    except configs.InvalidVertexTraining as error:
+        raise DeployError(f"{_TRAINING_FLAGS[error.field]}: {error.message}") from None
 
 
 def _require_gcs(flag: str, value: str | None) -> None:

@@ -93,6 +93,18 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
                              tables.seen), serving_dir)
         if name == "sequential":
             tflite.write(trained.model, tables.catalogue, tft_output, serving_dir, TOP_K)
+    wait_for_all_workers(strategy)
+
+
+def wait_for_all_workers(strategy: tf.distribute.Strategy) -> None:
+    """A barrier (one all-reduce across every replica of every worker).
+
+    Called after the chief's export: TFX's Trainer executor checks on every worker that
+    `serving_model_dir` (one shared gs:// directory on Vertex AI) exists once run_fn returns, so
+    a worker that returned before the chief wrote it would fail the step.
+    """
+    strategy.reduce(tf.distribute.ReduceOp.SUM, strategy.run(lambda: tf.constant(1.0)),
+                    axis=None)
 
 
 @contextlib.contextmanager

@@ -3,7 +3,9 @@ trainer picks from the environment, and writes what it trained on and the weight
 
 Run from the repository root as `python -m tests.trainer.multi_worker_worker OUT_DIR` with
 TF_USE_LEGACY_KERAS=1, RECSYS_DISTRIBUTION=multi_worker and this worker's TF_CONFIG. Writes
-OUT_DIR/worker-<index>.npz; the chief (only) also writes OUT_DIR/chief.json.
+OUT_DIR/worker-<index>.npz and, after `task.wait_for_all_workers`,
+OUT_DIR/after-barrier-<index>.json (whether it saw the chief's output); the chief (only) also
+writes OUT_DIR/chief.json.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 
 import numpy as np
 import tensorflow as tf
@@ -21,6 +24,7 @@ from trainer import data, task
 from trainer.config import config_with_overrides
 
 EXAMPLES, BATCH_SIZE, EPOCHS = 256, 64, 2
+CHIEF_EXPORT_SECONDS = 3
 
 
 def tiny_batches() -> tf.data.Dataset:
@@ -63,9 +67,16 @@ def main(out_dir: str) -> None:
              batches=len(shard), examples=np.concatenate(shard).astype(np.int64),
              **{f"weight_{i}": w for i, w in enumerate(model.get_weights())})
     with task.output_dirs(strategy, out_dir) as (kept,):
+        if strategy.extended.should_checkpoint:
+            time.sleep(CHIEF_EXPORT_SECONDS)  # a slow export: the others must wait for it
         os.makedirs(kept, exist_ok=True)
         with open(os.path.join(kept, "chief.json"), "w") as handle:
             json.dump({"index": index}, handle)
+    task.wait_for_all_workers(strategy)
+    # What TFX's executor checks on every worker once run_fn returns: the chief's output.
+    with open(os.path.join(out_dir, f"after-barrier-{index}.json"), "w") as handle:
+        json.dump({"chief_output_seen": os.path.exists(os.path.join(out_dir, "chief.json"))},
+                  handle)
 
 
 if __name__ == "__main__":

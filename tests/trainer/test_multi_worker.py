@@ -97,3 +97,7 @@ def test_two_workers_train_one_model_on_disjoint_shares(tmp_path) -> None:
 
     # Only the chief (worker 0) kept what it wrote through task.output_dirs.
     assert json.loads((tmp_path / "chief.json").read_text()) == {"index": 0}
+    # The closing barrier held the other worker until the (slow) chief had written it.
+    for index in (0, 1):
+        seen = json.loads((tmp_path / f"after-barrier-{index}.json").read_text())
+        assert seen == {"chief_output_seen": True}
