@@ -263,9 +263,13 @@ def format_table(results: dict[str, Any]) -> str:
             f"{entry['pipeline_seconds']:>9.1f} {'':>11} {_text(entry['peak_rss_mb']):>8}   "
             f"time x{entry['time_ratio']} for size x{entry['size_ratio']}"
             f"{'' if entry['at_most_linear'] else '  WORSE THAN LINEAR'}")
-    ann = results.get("ann", {})
-    if "skipped" in ann or "error" in ann:
-        lines.append(f"ann: {ann.get('skipped') or ann.get('error')}")
+    ann_results = results.get("ann", {})
+    if "skipped" in ann_results or "error" in ann_results:
+        lines.append(f"ann: {ann_results.get('skipped') or ann_results.get('error')}")
+    elif ann_results:
+        from benchmarks import ann
+
+        lines.append(ann.format_table(ann_results))
     return "\n".join(lines)
 
 

@@ -241,19 +241,19 @@ def _rating_parts(
 
 
 def _read_rating_events(
-    source: tuple,
+    source: RatingSource,
     layout_name: str,
     movies: dict[str, formats.Movie],
     users: dict[str, formats.User] | None,
     quarantine: bool = False,
 ) -> Iterator[Any]:
-    """Yields (user id, (rating, fixed split)) for each line of `source` (a RatingSource or a
-    (path, fixed split) pair: the whole file), checking ids are known.
+    """Yields (user id, (rating, fixed split)) for each line of `source`, checking ids are
+    known.
 
     In quarantine mode a bad line yields a TaggedOutput(rejected, JSON record) instead of
     raising.
     """
-    path, fixed_split, line_range = RatingSource(*source)
+    path, fixed_split, line_range = source
     layout = next(layout for layout in formats.LAYOUTS if layout.name == layout_name)
     line_rejects: list[formats.InputDataError] | None = [] if quarantine else None
     for number, line in formats.read_lines(path, "ascii", layout.header, line_rejects,

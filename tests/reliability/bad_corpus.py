@@ -20,7 +20,7 @@ def parse_dir(directory: Path, quarantine: bool = False):
     users = formats.read_users(str(directory), layout, rejects)
     rejected = [formats.rejected_row(error) for error in rejects or []]
     ratings = []
-    source = (str(directory / layout.ratings_file), None)
+    source = executor.RatingSource(str(directory / layout.ratings_file), None)
     for item in executor._read_rating_events(source, layout.name, movies, users, quarantine):
         if isinstance(item, beam.pvalue.TaggedOutput):
             rejected.append(json.loads(item.value))

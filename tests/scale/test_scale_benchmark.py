@@ -94,3 +94,15 @@ def test_ann_section_says_why_it_is_missing(monkeypatch) -> None:
 
     monkeypatch.setattr(builtins, "__import__", no_ann)
     assert "benchmarks/ann.py is not available" in scale.ann_section()["skipped"]
+
+
+def test_table_ends_with_the_ann_figures_when_they_ran() -> None:
+    timing = {"p50_ms": 0.2, "p95_ms": 0.3, "p99_ms": 0.4, "cpu_p99_ms": 0.4}
+    ann_results = {"setup": {"k": 10}, "results": [
+        {"candidates": 1_000_000, "index": {"nlist": 2000, "nprobe": 16}, "build_s": 6.5,
+         "ann": timing, "brute_force": {**timing, "p99_ms": 27.7}, "recall_at_k": 0.991}]}
+    sizes = {"1000": _entry(1000, 100.0)}
+    scale.add_scaling(sizes)
+    table = scale.format_table({"sizes": sizes, "ann": ann_results})
+    last = table.splitlines()[-1]
+    assert last.startswith("| 1,000,000 | IVF2000 nprobe 16 |") and last.endswith("| 0.991 |")
