@@ -25,15 +25,13 @@ RUN pip install --no-deps -r requirements/lock.txt \
 
 # The project, installed (not editable) so TFX finds transform.preprocessing.preprocessing_fn
 # and trainer.task.run_fn by module path.
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md LICENSE ./
+COPY contract/ contract/
 COPY components/ components/
+COPY transform/ transform/
+COPY trainer/ trainer/
 COPY pipeline/ pipeline/
 COPY recsys/ recsys/
-COPY trainer/ trainer/
-COPY transform/ transform/
-# The curated schema is read at run time from the project root (components/data_gate).
-COPY schema/ schema/
-ENV RECSYS_PROJECT_ROOT=/opt/recsys/src
 RUN pip install --no-deps --no-build-isolation . \
     && rm -rf build ./*.egg-info \
     && useradd --create-home --uid 10001 --user-group recsys

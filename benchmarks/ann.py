@@ -29,7 +29,7 @@ import faiss
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from recsys.ann import BruteForceIndex, IvfIndex, recall_at_k
+from recsys.serving.ann import BruteForceIndex, IvfIndex, recall_at_k
 
 CLUSTERS = 500
 SPREAD = 1.25

@@ -1,6 +1,6 @@
 """Load ML-100K-style ratings into numpy arrays and build the evaluation splits.
 
-The splits come from `recsys.protocols` (the same functions the pipeline's ExampleGen uses), so
+The splits come from `contract.splits` (the same functions the pipeline's ExampleGen uses), so
 the peers here are measured on exactly the events the TFX models are measured on.
 
 Shapes: n = number of events, U = number of users, I = number of items (the whole catalogue:
@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from recsys import protocols
+from contract import splits
 
 RATINGS_FILE = "u.data"
 
@@ -167,14 +167,14 @@ def split_from_mask(
 
 def topk_split(data: Interactions) -> Split:
     """Protocol TOPK: each user's latest event (ties: later line) is the test event."""
-    mask = protocols.leave_last_out_mask(data.users, data.timestamps, data.line_numbers)
-    return split_from_mask(data, mask, protocols.Protocol.TOPK.value)
+    mask = splits.leave_last_out_mask(data.users, data.timestamps, data.line_numbers)
+    return split_from_mask(data, mask, splits.Protocol.TOPK.value)
 
 
-def rating_split(data: Interactions, seed: int = protocols.DEFAULT_SEED) -> Split:
-    """Protocol RATING: the seeded per-line 80/20 split of `recsys.protocols`."""
-    mask = protocols.rating_split_mask(data.line_numbers, seed)
-    return split_from_mask(data, mask, protocols.Protocol.RATING.value)
+def rating_split(data: Interactions, seed: int = splits.DEFAULT_SEED) -> Split:
+    """Protocol RATING: the seeded per-line 80/20 split of `contract.splits`."""
+    mask = splits.rating_split_mask(data.line_numbers, seed)
+    return split_from_mask(data, mask, splits.Protocol.RATING.value)
 
 
 def presplit_split(train: Interactions, test: Interactions) -> Split:
@@ -183,4 +183,4 @@ def presplit_split(train: Interactions, test: Interactions) -> Split:
                             for f in dataclasses.fields(Interactions)))
     mask = np.zeros(len(joined), dtype=bool)
     mask[len(train):] = True
-    return split_from_mask(joined, mask, protocols.Protocol.PRESPLIT.value)
+    return split_from_mask(joined, mask, splits.Protocol.PRESPLIT.value)

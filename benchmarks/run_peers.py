@@ -21,7 +21,7 @@ import numpy as np
 
 from benchmarks import data as bdata
 from benchmarks import peers
-from recsys import topk_metrics
+from contract import topk_metrics
 
 K = 10
 

@@ -32,7 +32,7 @@ from typing import Any
 
 import psutil
 
-from recsys import synth
+from recsys.data import synth
 
 # (ratings, users, movies) of ML-1M and ML-25M; other sizes follow the power law through them.
 ML_1M = (1_000_209, 6_040, 3_706)
@@ -58,15 +58,18 @@ class Options:
 
     models: tuple[str, ...] = ("retrieval",)
     beam_workers: int = 2
-    hparams: tuple[str, ...] = ()
+    hparams: dict[str, dict[str, str]] = dataclasses.field(default_factory=dict)
     seed: int = 0
     verbose: bool = False
 
-    def run_flags(self, data_dir: str, output_dir: str) -> list[str]:
-        flags = ["run", "--data-dir", data_dir, "--output-dir", output_dir,
-                 "--models", ",".join(self.models), "--beam-workers", str(self.beam_workers)]
-        for hparam in self.hparams:
-            flags += ["--hparam", hparam]
+    def run_command(self, data_dir: str, output_dir: str) -> list[str]:
+        """The `recsys run` command line of one size, run in a child process."""
+        flags = [sys.executable, "-m", "recsys.cli", "run", "--data-dir", data_dir,
+                 "--output-dir", output_dir, "--models", ",".join(self.models),
+                 "--beam-workers", str(self.beam_workers)]
+        for model, overrides in self.hparams.items():
+            for key, value in overrides.items():
+                flags += ["--hparam", f"{model}.{key}={value}"]
         return flags + (["--verbose"] if self.verbose else [])
 
 
@@ -164,8 +167,7 @@ def run_size(ratings: int, options: Options, directory: Path) -> dict[str, Any]:
     entry: dict[str, Any] = {"ratings": ratings, "users": users, "movies": movies,
                              "synth_seconds": round(time.monotonic() - started, 1)}
     output_dir = directory / "run"
-    command = [sys.executable, "-m", "recsys.cli",
-               *options.run_flags(str(directory / "data"), str(output_dir))]
+    command = options.run_command(str(directory / "data"), str(output_dir))
     started = time.monotonic()
     process = subprocess.Popen(command)
     with TreeMemorySampler(process.pid) as sampler:
@@ -199,7 +201,7 @@ def component_figures(metadata_path: str, sampler: TreeMemorySampler, ratings: i
 def _executions(metadata_path: str) -> list[tuple[str, str, float, float, int | None]]:
     """(node, state, start and end in epoch s, Trainer epochs) of each node of the latest run,
     in execution order; LocalDagRunner runs one node at a time."""
-    from recsys import run_summary
+    from recsys.inspection import run_summary
 
     store = run_summary.open_store(metadata_path)
     results = {result.node: result for result in run_summary.latest_run(store)}

@@ -1,15 +1,19 @@
-"""Pipeline-level settings shared by every runner; model hyper-parameters live in
-trainer/config.py and feature names in recsys/features.py."""
+"""Pipeline-level settings, defined once and shared by every runner; model hyper-parameters
+live in trainer/config.py, models and their gates in contract/catalogue.py."""
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
+import os
 import re
 from pathlib import Path
 from typing import Any
 
-from recsys import protocols
+from contract import catalogue, splits
+from contract.gates import Gate
+from contract.keys import DISTRIBUTION_ENV, MULTI_WORKER
+from contract.schema import CURATED_SCHEMA
 
 PIPELINE_NAME = "movielens-recsys"
 PREPROCESSING_FN = "transform.preprocessing.preprocessing_fn"
@@ -19,45 +23,8 @@ METADATA_FILE = "metadata.sqlite"
 PIPELINE_ROOT_DIR = "pipeline_root"
 # Source whose change must invalidate a step's cached results: TFX only fingerprints module
 # *files*, and we reference installed functions by path.
-TRANSFORM_CODE = ("transform", "recsys/features.py")
-TRAINER_CODE = ("trainer", "recsys/features.py")
-
-
-@dataclasses.dataclass(frozen=True)
-class Gate:
-    """The Evaluator's thresholds for one model; a model failing any is not blessed or pushed.
-
-    Hit-Rate@10 follows protocol TOPK. With `min_hit_rate` None the model must do at least as
-    well as the popularity baseline measured in the same run on the same eval examples.
-    """
-
-    min_hit_rate: float | None = None
-    beat_popularity: bool = True
-    max_hit_rate_drop: float = 0.02  # vs the latest blessed model of the same name
-    max_mse: float | None = None  # rating models: MSE of the predicted rating
-    max_mse_increase: float = 0.02  # vs the latest blessed model of the same name
-
-
-# Rating models are trained for RMSE, not for top-K: they are gated on their rating error
-# (1.21 = RMSE 1.1, about what predicting every user's mean rating gets on MovieLens).
-DEFAULT_GATES = {
-    "mf": Gate(beat_popularity=False, max_mse=1.21),
-    "ranking": Gate(beat_popularity=False, max_mse=1.21),
-    "retrieval": Gate(),
-    "hybrid": Gate(),
-    "sequential": Gate(),
-}
-
-
-# The Trainer's strategy switch (trainer.task.DISTRIBUTION_ENV; spelled here so that this module
-# imports no TensorFlow, tests/deploy/test_vertex_training.py checks they agree).
-DISTRIBUTION_ENV = "RECSYS_DISTRIBUTION"
-MULTI_WORKER = "multi_worker"
-# custom_config keys of tfx.extensions.google_cloud_ai_platform.Trainer (ENABLE_VERTEX_KEY,
-# VERTEX_REGION_KEY, TRAINING_ARGS_KEY there; spelled here for the same reason, same check).
-VERTEX_ENABLE_KEY = "ai_platform_enable_vertex"
-VERTEX_REGION_KEY = "ai_platform_vertex_region"
-VERTEX_TRAINING_ARGS_KEY = "ai_platform_training_args"
+TRANSFORM_CODE = ("transform", "contract")
+TRAINER_CODE = ("trainer", "contract")
 DEFAULT_TRAINER_MACHINE_TYPE = "n1-standard-8"
 _PROJECT = re.compile(r"^[a-z][a-z0-9.:-]*[a-z0-9]$")
 _REGION = re.compile(r"^[a-z]+(-[a-z]+)+[0-9]+$")
@@ -136,13 +103,16 @@ class VertexTraining:
     def trainer_custom_config(self, model_name: str) -> dict[str, Any]:
         """The keys tfx.extensions.google_cloud_ai_platform.Trainer reads from custom_config
         (the run_fn gets them too, next to the model's own keys, and ignores them)."""
+        from tfx.extensions.google_cloud_ai_platform import constants
+        from tfx.extensions.google_cloud_ai_platform.trainer import executor
+
         job_spec: dict[str, Any] = {"worker_pool_specs": self.worker_pool_specs()}
         if self.service_account is not None:
             job_spec["service_account"] = self.service_account
         return {
-            VERTEX_ENABLE_KEY: True,
-            VERTEX_REGION_KEY: self.region,
-            VERTEX_TRAINING_ARGS_KEY: {
+            constants.ENABLE_VERTEX_KEY: True,
+            constants.VERTEX_REGION_KEY: self.region,
+            executor.TRAINING_ARGS_KEY: {
                 "project": self.project,  # popped by TFX: the CustomJob's parent
                 "display_name": f"{PIPELINE_NAME}-trainer-{model_name}",
                 "job_spec": job_spec,
@@ -166,12 +136,12 @@ class PipelineSettings:
     pipeline_root: str
     serving_dir: str
     models: tuple[str, ...]
-    protocol: str = protocols.Protocol.TOPK.value
+    protocol: str = splits.Protocol.TOPK.value
     train_file: str | None = None
     eval_file: str | None = None
-    seed: int = protocols.DEFAULT_SEED
+    seed: int = splits.DEFAULT_SEED
     hparams: dict[str, dict[str, str]] = dataclasses.field(default_factory=dict)
-    gates: dict[str, Gate] = dataclasses.field(default_factory=lambda: dict(DEFAULT_GATES))
+    gates: dict[str, Gate] = dataclasses.field(default_factory=catalogue.default_gates)
     # "vertex" restricts resolvers to the stock strategies KubeflowV2DagRunner can compile.
     orchestrator: str = "local"
     beam_args: tuple[str, ...] = ()
@@ -179,10 +149,31 @@ class PipelineSettings:
     quarantine_bad_rows: bool = False  # ExampleGen sets bad rows aside instead of failing
     max_bad_row_fraction: float = 0.01  # ... and fails only above this fraction
     drift_threshold: float | None = None  # None: the thresholds in the curated schema
-    schema_file: str = "schema/schema.pbtxt"  # relative: to the project root / image copy
+    # Relative: inside the installed contract package (contract/schema.py).
+    schema_file: str = CURATED_SCHEMA
     # None: each Trainer trains inside its pipeline step (the stock Trainer); else a Vertex AI
     # training job per Trainer (orchestrator "vertex" only).
     vertex_training: VertexTraining | None = None
+    # Local runs: the ML Metadata store (SQLite); None on Vertex AI, which keeps its own.
+    metadata_path: str | None = None
+
+    @classmethod
+    def local(cls, data_dir: str, output_dir: str, *, serving_dir: str | None = None,
+              beam_workers: int = 1, **fields: Any) -> PipelineSettings:
+        """A run on this machine with everything under `output_dir`: the pipeline root, ML
+        Metadata and (unless `serving_dir` says otherwise) the pushed models."""
+        output_dir = os.path.abspath(output_dir)
+        return cls(
+            data_dir=os.path.abspath(data_dir),
+            pipeline_root=os.path.join(output_dir, PIPELINE_ROOT_DIR),
+            serving_dir=serving_dir or os.path.join(output_dir, SERVING_DIR),
+            metadata_path=os.path.join(output_dir, METADATA_FILE),
+            beam_args=local_beam_args(beam_workers) if beam_workers > 1 else (), **fields)
+
+    @property
+    def output_dir(self) -> str | None:
+        """A local run's output directory (what `local` was given), None on Vertex AI."""
+        return os.path.dirname(self.metadata_path) if self.metadata_path else None
 
 
 def code_version(paths: tuple[str, ...]) -> str:

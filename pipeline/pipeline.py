@@ -9,14 +9,14 @@ import os
 import tensorflow_model_analysis as tfma
 from tfx import v1 as tfx
 
+from components import tfma_metrics
 from components.data_gate.component import validation_nodes
 from components.gcs_pusher.component import GcsPusher
 from components.movielens_example_gen.component import MovieLensExampleGen
+from contract import catalogue, keys
+from contract.features import LABEL
+from contract.gates import Gate
 from pipeline import configs
-from recsys import tfma_metrics
-from trainer.models.base import RATING
-from trainer.models.registry import MODELS
-from trainer.task import HPARAMS_KEY, MODEL_NAME_KEY
 
 
 def create_pipeline(
@@ -36,7 +36,7 @@ def create_pipeline(
     transform = tfx.components.Transform(
         examples=example_gen.outputs["examples"], schema=schema.outputs["schema"],
         preprocessing_fn=configs.PREPROCESSING_FN,
-        custom_config={"code_version": configs.code_version(configs.TRANSFORM_CODE)})
+        custom_config={keys.CODE_VERSION_KEY: configs.code_version(configs.TRANSFORM_CODE)})
     transform.add_upstream_node(gate)  # never on data the gate stopped
     components = [example_gen, statistics, *validation, transform]
     for name in settings.models:
@@ -53,8 +53,8 @@ def create_pipeline(
 
 def _model_branch(name, settings, transform, example_gen) -> list:
     """Trainer -> Evaluator -> Pusher for one model, each node suffixed with the model name."""
-    custom_config = {MODEL_NAME_KEY: name, HPARAMS_KEY: settings.hparams.get(name, {}),
-                     "code_version": configs.code_version(configs.TRAINER_CODE)}
+    custom_config = {keys.MODEL_NAME_KEY: name, keys.HPARAMS_KEY: settings.hparams.get(name, {}),
+                     keys.CODE_VERSION_KEY: configs.code_version(configs.TRAINER_CODE)}
     trainer_class = tfx.components.Trainer
     if settings.vertex_training is not None:  # one Vertex AI training job (multi-worker)
         trainer_class = tfx.extensions.google_cloud_ai_platform.Trainer
@@ -88,15 +88,15 @@ def _model_branch(name, settings, transform, example_gen) -> list:
     return [trainer, baseline, evaluator, pusher]
 
 
-def _eval_config(name: str, gate: configs.Gate) -> tfma.EvalConfig:
+def _eval_config(name: str, gate: Gate) -> tfma.EvalConfig:
     """TFMA on the raw eval split through the model's serving_tf_example signature: protocol
     TOPK metrics for every model, the rating error for rating models, thresholds from `gate`."""
-    is_rating_model = MODELS[name][0].kind == RATING
+    is_rating_model = catalogue.entry(name).kind == catalogue.Kind.RATING
+    label = LABEL if is_rating_model else None
     model_specs = [
-        tfma.ModelSpec(name="candidate", signature_name="serving_tf_example",
-                       label_key="rating" if is_rating_model else None),
-        tfma.ModelSpec(name="baseline", signature_name="serving_tf_example",
-                       label_key="rating" if is_rating_model else None, is_baseline=True),
+        tfma.ModelSpec(name="candidate", signature_name=keys.SERVING_TF_EXAMPLE, label_key=label),
+        tfma.ModelSpec(name="baseline", signature_name=keys.SERVING_TF_EXAMPLE, label_key=label,
+                       is_baseline=True),
     ]
     higher, lower = tfma.MetricDirection.HIGHER_IS_BETTER, tfma.MetricDirection.LOWER_IS_BETTER
     top_k = [

@@ -1,5 +1,8 @@
-"""Test-wide set-up: Keras 2 for TensorFlow Recommenders, quiet TensorFlow logs, and a real
-GCS JSON API on loopback (gcp-storage-emulator, in memory)."""
+"""Test-wide set-up: Keras 2 for TensorFlow Recommenders, quiet TensorFlow logs, a real GCS
+JSON API on loopback (gcp-storage-emulator, in memory) and the Vertex AI fixtures.
+
+Layout: tests/unit/ mirrors the packages, tests/e2e/ runs the pipeline (marked e2e),
+tests/fixtures/ holds shared helpers and data."""
 
 import os
 import socket
@@ -10,6 +13,8 @@ import pytest
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+pytest_plugins = ["tests.fixtures.vertex"]
 
 
 @pytest.fixture(scope="session")

@@ -1,19 +1,32 @@
-"""Hyper-parameters of the five models: one frozen dataclass each, with string overrides.
+"""Hyper-parameters: one frozen dataclass per model (the catalogue names it), with string
+overrides.
 
 The CLI passes overrides as ``--hparam mf.embedding_dim=64``; `parse_hparam_flags` splits those
 per model and `config_with_overrides` applies them, parsing each value to its field's type.
+No TensorFlow here: the command line checks overrides before any work starts.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import typing
 from collections.abc import Mapping, Sequence
+from typing import Any
+
+from contract import catalogue
+from contract.catalogue import Group
 
 OPTIMIZERS = ("adam", "adagrad")
 LR_SCHEDULES = ("constant", "cosine")
 HISTORY_ENCODERS = ("bow", "cnn", "gru")
 SOFTMAXES = ("full", "sampled", "auto")
+_GROUPS = "groups"  # field metadata: the feature groups a field configures
+
+
+def _group_field(default: Any, *groups: Group) -> Any:
+    """A field that only matters to models whose towers read one of `groups`."""
+    return dataclasses.field(default=default, metadata={_GROUPS: groups})
 
 
 def _check(condition: bool, message: str) -> None:
@@ -58,9 +71,11 @@ class MFConfig(TrainingConfig):
 
 
 @dataclasses.dataclass(frozen=True)
-class RetrievalConfig(TrainingConfig):
-    # ML-100K TOPK HR@10 with the full-catalogue softmax: 0.144 (32 dims, no L2, 10 epochs),
-    # 0.154 (64 dims, L2 0.01, 20 epochs).
+class TwoTowerConfig(TrainingConfig):
+    """Hyper-parameters of the two-tower family (trainer.models.two_tower); the catalogue entry
+    decides which towers exist, so a field of a feature group the model does not read (its
+    `group` metadata) cannot be overridden for it (see `config_with_overrides`)."""
+
     embedding_dim: int = 64
     l2: float = 0.01
     temperature: float = 0.1  # used with L2-normalised embeddings (cosine scores)
@@ -69,13 +84,29 @@ class RetrievalConfig(TrainingConfig):
     epochs: int = 20
     batch_size: int = 1024
     # "full": softmax over the catalogue; "sampled": in-batch negatives with logQ correction;
-    # "auto": full below trainer.models.base.SAMPLED_SOFTMAX_MIN_MOVIES movies, else sampled.
+    # "auto": full below trainer.models.two_tower.SAMPLED_SOFTMAX_MIN_MOVIES movies, else sampled.
     softmax: str = "auto"
+    # Share of ids replaced by OOV in training, teaching the cold path (side features, history).
+    id_dropout: float = 0.0
+    # Embedding size of each side feature (demographics, genres, year).
+    feature_dim: int = _group_field(16, Group.DEMOGRAPHICS, Group.CONTENT)
+    history_encoder: str = _group_field("bow", Group.HISTORY)
+    cnn_kernel_size: int = _group_field(3, Group.HISTORY)
 
     def __post_init__(self) -> None:
         super().__post_init__()
         _check(self.temperature > 0, "temperature must be > 0")
         _check(self.softmax in SOFTMAXES, f"softmax must be one of {SOFTMAXES}")
+        _check(0.0 <= self.id_dropout < 1.0, "id_dropout must be in [0, 1)")
+        _check(self.history_encoder in HISTORY_ENCODERS, f"history_encoder: {HISTORY_ENCODERS}")
+        _check(self.cnn_kernel_size > 0, "cnn_kernel_size must be > 0")
+
+
+@dataclasses.dataclass(frozen=True)
+class RetrievalConfig(TwoTowerConfig):
+    # ML-100K TOPK HR@10 with the full-catalogue softmax: 0.144 (32 dims, no L2, 10 epochs),
+    # 0.154 (64 dims, L2 0.01, 20 epochs).
+    pass
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,47 +139,21 @@ class RankingConfig(TrainingConfig):
 
 
 @dataclasses.dataclass(frozen=True)
-class HybridConfig(RetrievalConfig):
+class HybridConfig(TwoTowerConfig):
     # ML-100K TOPK HR@10 0.196 in 10 epochs: the history makes it an item-based model.
     embedding_dim: int = 32
     l2: float = 0.0
     temperature: float = 0.2
     epochs: int = 10
-    feature_dim: int = 16
-    id_dropout: float = 0.1  # share of ids replaced by OOV in training, teaching the cold path
-    use_history: bool = True
-    history_encoder: str = "bow"
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        _check(self.history_encoder in HISTORY_ENCODERS, f"history_encoder: {HISTORY_ENCODERS}")
-        _check(0.0 <= self.id_dropout < 1.0, "id_dropout must be in [0, 1)")
+    id_dropout: float = 0.1
 
 
 @dataclasses.dataclass(frozen=True)
-class SequentialConfig(RetrievalConfig):
+class SequentialConfig(TwoTowerConfig):
     # ML-100K TOPK HR@10 0.200 after 10 epochs (full-catalogue softmax; in-batch: 0.11).
-    embedding_dim: int = 64
     l2: float = 0.0
-    temperature: float = 0.1
     epochs: int = 10
-    history_encoder: str = "gru"
-    cnn_kernel_size: int = 3
-    use_user_tower: bool = False  # history only: works for users unseen in training
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        _check(self.history_encoder in HISTORY_ENCODERS, f"history_encoder: {HISTORY_ENCODERS}")
-        _check(self.cnn_kernel_size > 0, "cnn_kernel_size must be > 0")
-
-
-DEFAULT_CONFIGS: dict[str, TrainingConfig] = {
-    "mf": MFConfig(),
-    "retrieval": RetrievalConfig(),
-    "ranking": RankingConfig(),
-    "hybrid": HybridConfig(),
-    "sequential": SequentialConfig(),
-}
+    history_encoder: str = _group_field("gru", Group.HISTORY)
 
 
 def _parse_value(text: str, field_type: typing.Any) -> typing.Any:
@@ -163,22 +168,31 @@ def _parse_value(text: str, field_type: typing.Any) -> typing.Any:
     return field_type(text)
 
 
+def default_config(name: str) -> TrainingConfig:
+    """The default config of model `name`: its catalogue entry's config class."""
+    module, _, cls = catalogue.entry(name).config_class.rpartition(".")
+    return getattr(importlib.import_module(module), cls)()
+
+
 def config_with_overrides(name: str, overrides: Mapping[str, str]) -> TrainingConfig:
     """The default config of model `name` with `overrides` (field -> string value) applied.
 
     Tuples are written comma-separated (``hidden_units=256,64``), booleans as true/false.
-    Raises ValueError naming the unknown model, unknown field or unparsable value.
+    Raises ValueError naming the unknown model, unknown field, a field of a feature group the
+    model does not read, or an unparsable value.
     """
-    if name not in DEFAULT_CONFIGS:
-        raise ValueError(f"unknown model {name!r}; expected one of {sorted(DEFAULT_CONFIGS)}")
-    config = DEFAULT_CONFIGS[name]
+    entry = catalogue.entry(name)
+    config = default_config(name)
+    fields = {field.name: field for field in dataclasses.fields(config)}
     field_types = typing.get_type_hints(type(config))
     parsed = {}
     for key, text in overrides.items():
-        if key not in field_types:
-            raise ValueError(
-                f"unknown hyper-parameter {name}.{key}; known: {sorted(field_types)}"
-            )
+        if key not in fields:
+            raise ValueError(f"unknown hyper-parameter {name}.{key}; known: {sorted(fields)}")
+        groups = fields[key].metadata.get(_GROUPS, ())
+        if groups and not set(groups) & set(entry.query + entry.candidate):
+            raise ValueError(f"{name}.{key} configures {' or '.join(groups)}, which {name} "
+                             "does not read")
         try:
             parsed[key] = _parse_value(text, field_types[key])
         except ValueError as error:

@@ -11,7 +11,7 @@ import tensorflow_transform as tft
 from tfx import v1 as tfx
 from tfx_bsl.public import tfxio
 
-from recsys import features as F
+from contract import features as F
 from trainer.models.towers import VocabSizes
 
 SHUFFLE_SEED = 42
@@ -26,7 +26,7 @@ def dataset(
     num_epochs: int | None = 1,
     shuffle: bool = True,
 ) -> tf.data.Dataset:
-    """Batches of transformed features {name: [B, ...]} (names: recsys/features.py).
+    """Batches of transformed features {name: [B, ...]} (names: contract/features.py).
 
     The tfxio factory already follows tf.data practice: files are read by a parallel
     interleave (AUTOTUNE threads, deterministic order), whole batches are parsed at once and

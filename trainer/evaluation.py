@@ -1,7 +1,7 @@
 """The Trainer's protocol TOPK scoring loop: rank each test user's held-out movie with a model.
 
 The metrics themselves (ranks, HR@K / NDCG@K, RMSE, cold-start subsets) are numpy only and live
-in `recsys.topk_metrics`, shared with the benchmark peers; only the TensorFlow part is here.
+in `contract.topk_metrics`, shared with the benchmark peers; only the TensorFlow part is here.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from recsys.topk_metrics import Seen, held_out_ranks
+from contract.topk_metrics import Seen, held_out_ranks
 from trainer.models.base import RecommenderModel
 
 

@@ -24,12 +24,13 @@ an error.
 score_features scores every (user row, movie row) pair, U x N, from the model's own features
 with chosen feature groups reset to a reference value: the model's input, per group, for an
 unknown user or movie (the unknown-user row of the user table and an out-of-vocabulary movie).
-Columns of user_reset are USER_GROUPS, of movie_reset MOVIE_GROUPS; history_keep [U, L] keeps
-or drops each position of the user's stored history (the latest L training movies, newest
-last, named by history_movie_ids, "" = padding). The score is the predicted rating for rating
-models and the retrieval score (`recommend`'s) for the others; with nothing reset it equals
-those signatures' scores. It lets a caller compute exact Shapley values over feature groups
-(recsys.serving.explain): one call scores all 2^n coalitions as a users x movies grid.
+Columns of user_reset are keys.USER_GROUPS, of movie_reset keys.MOVIE_GROUPS; history_keep
+[U, L] keeps or drops each position of the user's stored history (the latest L training
+movies, newest last, named by history_movie_ids, "" = padding). The score is the predicted
+rating for rating models and the retrieval score (`recommend`'s) for the others; with nothing
+reset it equals those signatures' scores. It lets a caller compute exact Shapley values over
+feature groups (recsys.serving.explain): one call scores all 2^n coalitions as a users x
+movies grid.
 
 | group | reference (reset) value |
 | --- | --- |
@@ -45,16 +46,16 @@ from __future__ import annotations
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from recsys import features as F
-from trainer.models.base import RATING, RecommenderModel
+from contract import features as F
+from contract import keys
+from contract.catalogue import Kind
+from trainer.models.base import RecommenderModel
 
 Features = dict[str, tf.Tensor]
 STRING_LIST = tf.TensorSpec([None, None], tf.string)
 STRING_BATCH = tf.TensorSpec([None], tf.string)
-# score_features' reset columns, in order: (transformed feature, its reference value or None
-# for the out-of-vocabulary id).
-USER_GROUPS = ("user_id", "gender", "age", "occupation")
-MOVIE_GROUPS = ("movie_id", "genres", "year")
+# score_features' reset columns (keys.USER_GROUPS / keys.MOVIE_GROUPS), in order: (transformed
+# feature, its reference value or None for the out-of-vocabulary id).
 _USER_RESETS = ((F.USER_INDEX, None), (F.GENDER_INDEX, 0), (F.AGE_BUCKET, 0),
                 (F.OCCUPATION_INDEX, 0))
 _MOVIE_RESETS = ((F.MOVIE_INDEX, None), (F.GENRES_MULTI_HOT, 0), (F.YEAR_BUCKET, 0))
@@ -91,7 +92,7 @@ class ServingModule(tf.Module):
         self.candidates = tf.constant(model.candidate_embeddings(catalogue))
         self.item_vectors = tf.constant(
             tf.math.l2_normalize(model.item_embeddings(catalogue), axis=-1))
-        if model.kind == RATING:  # saving traces every tf.function attribute: only if usable
+        if model.kind == Kind.RATING:  # saving traces every tf.function attribute: only if usable
             self.predict_rating = tf.function(
                 self._predict_rating, input_signature=[STRING_BATCH, STRING_BATCH])
 
@@ -191,7 +192,7 @@ class ServingModule(tf.Module):
         seen = self._seen_mask(features[F.USER_INDEX])
         outputs = self._top_k(features, seen)
         outputs["popular_movie_ids"] = self._popular(seen)
-        if self.model.kind == RATING:
+        if self.model.kind == Kind.RATING:
             outputs["predicted_rating"] = self.model.predict_rating(features)
         return outputs
 
@@ -224,9 +225,9 @@ class ServingModule(tf.Module):
 
     # -- explanation -------------------------------------------------------------------------
     @tf.function(input_signature=[
-        STRING_BATCH, tf.TensorSpec([None, len(USER_GROUPS)], tf.bool),
+        STRING_BATCH, tf.TensorSpec([None, len(keys.USER_GROUPS)], tf.bool),
         tf.TensorSpec([None, F.HISTORY_LENGTH], tf.bool), STRING_BATCH,
-        tf.TensorSpec([None, len(MOVIE_GROUPS)], tf.bool)])
+        tf.TensorSpec([None, len(keys.MOVIE_GROUPS)], tf.bool)])
     def score_features(self, user_id, user_reset, history_keep, movie_id, movie_reset):
         users = self._query_features(user_id, tf.fill([tf.shape(user_id)[0], 0], ""))
         history_ids = tf.gather(  # history_index = movie index + 1, M + 1 out of vocabulary
@@ -270,7 +271,7 @@ class ServingModule(tf.Module):
 
     def _pair_scores(self, users: Features, movies: Features) -> tf.Tensor:
         """[U, N]: the predicted rating of every pair (rating models) or the retrieval score."""
-        if self.model.kind != RATING:
+        if self.model.kind != Kind.RATING:
             return self.model.score(self.model.query_embeddings(users),
                                     self.model.candidate_embeddings(movies))
         num_users = tf.shape(users[F.USER_INDEX])[0]
@@ -280,17 +281,17 @@ class ServingModule(tf.Module):
         return tf.reshape(self.model.predict_rating(pairs), [num_users, num_movies])
 
     def signatures(self) -> dict[str, tf.types.experimental.ConcreteFunction]:
-        main = self.predict_rating if self.model.kind == RATING else self.recommend
+        main = self.predict_rating if self.model.kind == Kind.RATING else self.recommend
         signatures = {
             "serving_default": main.get_concrete_function(),
-            "recommend": self.recommend.get_concrete_function(),
-            "serving_tf_example": self.serving_tf_example.get_concrete_function(),
-            "item_embeddings": self.item_embeddings.get_concrete_function(),
-            "similar_items": self.similar_items.get_concrete_function(),
-            "score_features": self.score_features.get_concrete_function(),
+            keys.RECOMMEND: self.recommend.get_concrete_function(),
+            keys.SERVING_TF_EXAMPLE: self.serving_tf_example.get_concrete_function(),
+            keys.ITEM_EMBEDDINGS: self.item_embeddings.get_concrete_function(),
+            keys.SIMILAR_ITEMS: self.similar_items.get_concrete_function(),
+            keys.SCORE_FEATURES: self.score_features.get_concrete_function(),
         }
-        if self.model.kind == RATING:
-            signatures["predict_rating"] = self.predict_rating.get_concrete_function()
+        if self.model.kind == Kind.RATING:
+            signatures[keys.PREDICT_RATING] = self.predict_rating.get_concrete_function()
         return signatures
 
 

@@ -21,24 +21,20 @@ import tensorflow as tf
 import tensorflow_transform as tft
 from tfx import v1 as tfx
 
-from recsys import features as F
-from recsys import topk_metrics
+from contract import catalogue, topk_metrics
+from contract import features as F
+from contract.keys import DISTRIBUTION_ENV, HPARAMS_KEY, METRICS_FILE, MODEL_NAME_KEY, TOP_K
 from trainer import data, evaluation, tflite
 from trainer.config import TrainingConfig, config_with_overrides
 from trainer.export import ServingModule, export
-from trainer.models.base import RATING, RecommenderModel
+from trainer.models.base import RecommenderModel
 from trainer.models.registry import build_model
 from trainer.models.towers import VocabSizes
 
-MODEL_NAME_KEY = "model_name"
-HPARAMS_KEY = "hparams"
-TOP_K = 10
-METRICS_FILE = "metrics.json"  # in the model run dir: eval metrics, training time and curves
 SCAN_BATCH = 4096
 TRAINING_SEED = 42
 # Users or movies with fewer training ratings than this count as cold in the eval report.
 COLD_THRESHOLD = 5
-DISTRIBUTION_ENV = "RECSYS_DISTRIBUTION"
 STRATEGIES = {
     "default": tf.distribute.get_strategy,  # no distribution: one device
     "mirrored": tf.distribute.MirroredStrategy,  # all local GPUs
@@ -72,9 +68,9 @@ def make_strategy(kind: str | None = None) -> tf.distribute.Strategy:
 def run_fn(fn_args: tfx.components.FnArgs) -> None:
     """Train, evaluate on the eval split (protocol metrics), export the SavedModel.
 
-    The sequential model also gets an on-device TFLite top-K under the SavedModel's
-    `extra/` folder (see trainer.tflite), so the Pusher pushes both together. With several
-    workers, only the chief's metrics and model are kept (see `output_dirs`).
+    Models whose catalogue entry asks for it also get an on-device TFLite top-K under the
+    SavedModel's `extra/` folder (see trainer.tflite), so the Pusher pushes both together.
+    With several workers, only the chief's metrics and model are kept (see `output_dirs`).
     """
     strategy = make_strategy()  # first: no TensorFlow op may run before a multi-worker one
     name = fn_args.custom_config[MODEL_NAME_KEY]
@@ -91,7 +87,7 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
             "train_seconds": round(trained.train_seconds, 2), "training_curves": trained.curves})
         export(ServingModule(trained.model, tft_output, tables.catalogue, tables.users, TOP_K,
                              tables.seen), serving_dir)
-        if name == "sequential":
+        if catalogue.entry(name).tflite:
             tflite.write(trained.model, tables.catalogue, tft_output, serving_dir, TOP_K)
     wait_for_all_workers(strategy)
 
@@ -184,7 +180,7 @@ def evaluate(
         model, eval_features, {k: v.numpy() for k, v in tables.catalogue.items()}, movie_index,
         [seen_lists[u] for u in user_index])
     metrics: dict[str, Any] = topk_metrics.metrics_from_ranks(ranks, k=TOP_K)
-    if model.kind == RATING:
+    if model.kind == catalogue.Kind.RATING:
         predictions = model.predict_rating(eval_features)
         metrics["rmse"] = topk_metrics.rmse(predictions, eval_features[F.RATING])
     metrics["eval_examples"] = int(len(user_index))

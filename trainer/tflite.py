@@ -16,7 +16,7 @@ import os
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from recsys import features as F
+from contract import features as F
 from trainer.models.base import RecommenderModel
 
 EXTRA_DIR = "extra"

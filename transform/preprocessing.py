@@ -1,11 +1,11 @@
-"""The Transform component's preprocessing_fn: TFT analyzers only (names: recsys/features.py)."""
+"""The Transform component's preprocessing_fn: TFT analyzers only (names: contract/features.py)."""
 
 from __future__ import annotations
 
 import tensorflow as tf
 import tensorflow_transform as tft
 
-from recsys import features as F
+from contract import features as F
 
 
 def preprocessing_fn(inputs: dict[str, tf.Tensor | tf.SparseTensor]) -> dict[str, tf.Tensor]:

@@ -1,4 +1,4 @@
-"""DataValidationGate and CuratedSchemaGen (ImportSchemaGen of schema/schema.pbtxt).
+"""DataValidationGate and CuratedSchemaGen (ImportSchemaGen of contract/schema.pbtxt).
 
 Wiring (pipeline/pipeline.py):
 
@@ -23,9 +23,10 @@ from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionP
 from tfx.utils import io_utils
 
 from components.data_gate import executor
+from contract import schema as curated_schema
+from contract.schema import CURATED_SCHEMA
 
 GATE_ID = "DataValidationGate"
-CURATED_SCHEMA = "schema/schema.pbtxt"  # relative to the project root (see resolve_schema_file)
 
 
 class DataValidationGateSpec(ComponentSpec):
@@ -104,7 +105,7 @@ class CuratedSchemaGen(tfx.components.ImportSchemaGen):
     EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(executor.ImportSchemaExecutor)
 
     def __init__(self, schema_file: str = CURATED_SCHEMA):
-        content = io_utils.read_bytes_file(executor.resolve_schema_file(schema_file))
+        content = io_utils.read_bytes_file(curated_schema.resolve(schema_file))
         digest = hashlib.sha256(content).hexdigest()[:16]
         spec = CuratedSchemaGenSpec(
             schema_file=schema_file, schema_digest=digest,

@@ -9,7 +9,6 @@ on bad data.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any
 
 # tfx.components first: it stubs tfx_bsl's missing sql_util, without which TFDV 1.16 does not
@@ -24,6 +23,7 @@ from tfx.types import artifact_utils
 from tfx.utils import io_utils
 
 from components.data_gate.errors import DataValidationError
+from contract import schema as curated_schema
 
 STATISTICS_KEY = "statistics"
 PREVIOUS_STATISTICS_KEY = "previous_statistics"
@@ -36,8 +36,6 @@ SCHEMA_DIGEST_KEY = "schema_digest"
 DRIFT_SPLIT = "train"  # eval holds one example per user: too few to compare distributions
 ANOMALIES_FILE = "SchemaDiff.pb"  # ExampleValidator's file name, one per split
 SCHEMA_FILE = "schema.pbtxt"
-# The checkout, or where the pipeline image keeps the repository files (Dockerfile).
-PROJECT_ROOT = Path(os.environ.get("RECSYS_PROJECT_ROOT") or Path(__file__).resolve().parents[2])
 _MAX_VALUE_TEXT = 300  # keep the one-line error readable on huge domains
 
 
@@ -53,7 +51,7 @@ class Executor(base_executor.BaseExecutor):
         if problems:
             raise DataValidationError(
                 f"data validation failed: {'; '.join(problems)} (curated schema "
-                f"schema/schema.pbtxt; report: {anomalies.uri})")
+                f"{curated_schema.resolve()}; report: {anomalies.uri})")
         current = artifact_utils.get_single_instance(input_dict[STATISTICS_KEY])
         previous = previous_statistics(current, input_dict.get(PREVIOUS_STATISTICS_KEY, []))
         drift_artifact = artifact_utils.get_single_instance(output_dict[DRIFT_ANOMALIES_KEY])
@@ -152,17 +150,10 @@ def _split_statistics(artifact) -> statistics_pb2.DatasetFeatureStatisticsList:
     return stats_artifact_utils.load_statistics(artifact, DRIFT_SPLIT).proto()
 
 
-def resolve_schema_file(schema_file: str) -> str:
-    """A relative path is relative to the project root (the checkout, or the image's copy)."""
-    if "://" in schema_file or os.path.isabs(schema_file):
-        return schema_file
-    return str(PROJECT_ROOT / schema_file)
-
-
 class ImportSchemaExecutor(import_schema_executor.Executor):
-    """ImportSchemaGen's executor, resolving a project-relative schema path."""
+    """ImportSchemaGen's executor, resolving the curated schema inside the installed package."""
 
     def Do(self, input_dict, output_dict, exec_properties: dict[str, Any]) -> None:
         props = dict(exec_properties)
-        props["schema_file"] = resolve_schema_file(props["schema_file"])
+        props["schema_file"] = curated_schema.resolve(props["schema_file"])
         super().Do(input_dict, output_dict, props)

@@ -35,13 +35,14 @@ from tfx.proto import pusher_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import io_utils, proto_utils
 
+from contract.features import MOVIE_VOCAB
+from contract.keys import ITEM_EMBEDDINGS
+
 SAVED_MODEL_PB = "saved_model.pb"
 EMBEDDINGS_FILE = "assets.extra/item_embeddings.npz"
 # Which Model artifact (ML Metadata id) a version was pushed from: an identical re-run (cached
 # Trainer, re-evaluated against itself as baseline) must not publish the same model again.
 SOURCE_FILE = "assets.extra/source_model_id.txt"
-MOVIE_VOCAB_PREFIX = "movie_id_vocab"  # recsys.features.MOVIE_VOCAB, a Transform asset
-ITEM_EMBEDDINGS_SIGNATURE = "item_embeddings"
 # Marks every object of one push so that cleanup deletes exactly those, even the one whose
 # upload reported an error after the server had stored it.
 PUSH_ID_METADATA_KEY = "recsys-push-id"
@@ -157,12 +158,12 @@ def upload_order(files: Files) -> list[tuple[str, str]]:
 def read_movie_vocab(model_dir: str) -> list[str]:
     """The Transform's movie vocabulary as copied into the SavedModel's assets/."""
     assets = os.path.join(model_dir, "assets")
-    names = sorted(n for n in os.listdir(assets) if n.startswith(MOVIE_VOCAB_PREFIX)) if (
+    names = sorted(n for n in os.listdir(assets) if n.startswith(MOVIE_VOCAB)) if (
         os.path.isdir(assets)) else []
-    if MOVIE_VOCAB_PREFIX in names:
-        names = [MOVIE_VOCAB_PREFIX]
+    if MOVIE_VOCAB in names:
+        names = [MOVIE_VOCAB]
     if len(names) != 1:
-        raise PushError(f"expected one {MOVIE_VOCAB_PREFIX}* asset in {assets}, found {names}")
+        raise PushError(f"expected one {MOVIE_VOCAB}* asset in {assets}, found {names}")
     with open(os.path.join(assets, names[0]), "rb") as f:
         lines = f.read().split(b"\n")
     if lines and lines[-1] == b"":
@@ -173,7 +174,7 @@ def read_movie_vocab(model_dir: str) -> list[str]:
 def write_item_embeddings(model_dir: str, out_path: str) -> None:
     """Calls the SavedModel's item_embeddings signature on its own movie vocabulary."""
     movie_ids = read_movie_vocab(model_dir)
-    signature = tf.saved_model.load(model_dir).signatures[ITEM_EMBEDDINGS_SIGNATURE]
+    signature = tf.saved_model.load(model_dir).signatures[ITEM_EMBEDDINGS]
     embeddings, known = [], []
     for start in range(0, len(movie_ids), _EMBEDDING_BATCH):
         out = signature(movie_id=tf.constant(movie_ids[start:start + _EMBEDDING_BATCH]))
@@ -181,7 +182,7 @@ def write_item_embeddings(model_dir: str, out_path: str) -> None:
         known.append(out["known"].numpy())
     if not movie_ids or not np.concatenate(known).all():
         # The model does not know its own vocabulary: the asset is not the one it looks up.
-        raise PushError(f"item_embeddings does not know the movies of {MOVIE_VOCAB_PREFIX}")
+        raise PushError(f"item_embeddings does not know the movies of {MOVIE_VOCAB}")
     np.savez(out_path, movie_ids=np.array(movie_ids, dtype=np.str_),
              embeddings=np.concatenate(embeddings))
 

@@ -10,8 +10,8 @@ from tfx.types import channel, standard_artifacts, standard_component_specs
 from tfx.types.component_spec import ExecutionParameter
 
 from components.movielens_example_gen import executor
-from recsys import protocols
-from recsys.features import HISTORY_LENGTH
+from contract import splits
+from contract.features import HISTORY_LENGTH
 
 
 class MovieLensExampleGenSpec(standard_component_specs.FileBasedExampleGenSpec):
@@ -29,7 +29,7 @@ class MovieLensExampleGenSpec(standard_component_specs.FileBasedExampleGenSpec):
 
 
 class MovieLensExampleGen(FileBasedExampleGen):
-    """Reads a raw MovieLens directory into `train`/`eval` tf.Examples (recsys/features.py).
+    """Reads a raw MovieLens directory into `train`/`eval` tf.Examples (contract/features.py).
 
     A FileBasedExampleGen so that every orchestrator runs its driver (LocalDagRunner through
     DRIVER_CLASS, Vertex through the pre-cache-check hook it adds for this class only): the
@@ -42,21 +42,21 @@ class MovieLensExampleGen(FileBasedExampleGen):
     def __init__(
         self,
         input_base: str,
-        protocol: str = protocols.Protocol.TOPK.value,
+        protocol: str = splits.Protocol.TOPK.value,
         history_length: int = HISTORY_LENGTH,
-        seed: int = protocols.DEFAULT_SEED,
+        seed: int = splits.DEFAULT_SEED,
         train_file: str | None = None,
         eval_file: str | None = None,
         quarantine_bad_rows: bool = False,
         max_bad_row_fraction: float = executor.DEFAULT_MAX_BAD_ROW_FRACTION,
     ):
-        protocols.Protocol(protocol)  # fail at pipeline construction on a typo
+        splits.Protocol(protocol)  # fail at pipeline construction on a typo
         if not 0.0 <= max_bad_row_fraction <= 1.0:
             raise ValueError(f"max_bad_row_fraction {max_bad_row_fraction} is not in 0..1")
         input_config = utils.make_default_input_config()
         output_config = example_gen_pb2.Output(split_config=example_gen_pb2.SplitConfig(splits=[
-            example_gen_pb2.SplitConfig.Split(name=protocols.TRAIN, hash_buckets=1),
-            example_gen_pb2.SplitConfig.Split(name=protocols.EVAL, hash_buckets=1),
+            example_gen_pb2.SplitConfig.Split(name=splits.TRAIN, hash_buckets=1),
+            example_gen_pb2.SplitConfig.Split(name=splits.EVAL, hash_buckets=1),
         ]))
         spec = MovieLensExampleGenSpec(
             input_base=input_base,

@@ -34,8 +34,8 @@ from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
 
 from components.movielens_example_gen import formats
-from recsys import features as F
-from recsys import protocols
+from contract import features as F
+from contract import splits
 
 PROTOCOL_KEY = "protocol"
 HISTORY_LENGTH_KEY = "history_length"
@@ -109,7 +109,7 @@ class Executor(BaseExampleGenExecutor):
         self, pipeline: beam.Pipeline, exec_properties: dict[str, Any]
     ) -> dict[str, beam.PCollection]:
         data_dir = exec_properties[standard_component_specs.INPUT_BASE_KEY]
-        protocol = protocols.Protocol(exec_properties[PROTOCOL_KEY])
+        protocol = splits.Protocol(exec_properties[PROTOCOL_KEY])
         quarantine_dir = exec_properties.get(_QUARANTINE_DIR_KEY)
         # A list collects bad metadata rows in quarantine mode; None makes them errors.
         rejects: list[formats.InputDataError] | None = [] if quarantine_dir else None
@@ -138,10 +138,10 @@ class Executor(BaseExampleGenExecutor):
                 exec_properties[SEED_KEY], movies, users)
         )
         train, evaluation = examples | "Split" >> beam.Partition(
-            lambda split_and_example, _: 0 if split_and_example[0] == protocols.TRAIN else 1, 2)
+            lambda split_and_example, _: 0 if split_and_example[0] == splits.TRAIN else 1, 2)
         return {
-            protocols.TRAIN: train | "TrainPayload" >> beam.Values(),
-            protocols.EVAL: evaluation | "EvalPayload" >> beam.Values(),
+            splits.TRAIN: train | "TrainPayload" >> beam.Values(),
+            splits.EVAL: evaluation | "EvalPayload" >> beam.Values(),
         }
 
 
@@ -197,13 +197,13 @@ def check_bad_row_fraction(quarantine_dir: str, max_fraction: float) -> dict[str
 
 
 def _rating_sources(
-    data_dir: str, layout: formats.Layout, protocol: protocols.Protocol, props: dict[str, Any]
+    data_dir: str, layout: formats.Layout, protocol: splits.Protocol, props: dict[str, Any]
 ) -> list[tuple[str, str | None]]:
     """(ratings path, split fixed by the file or None) for each ratings file to read."""
-    if protocol != protocols.Protocol.PRESPLIT:
+    if protocol != splits.Protocol.PRESPLIT:
         return [(os.path.join(data_dir, layout.ratings_file), None)]
     sources = []
-    for key, split in ((TRAIN_FILE_KEY, protocols.TRAIN), (EVAL_FILE_KEY, protocols.EVAL)):
+    for key, split in ((TRAIN_FILE_KEY, splits.TRAIN), (EVAL_FILE_KEY, splits.EVAL)):
         name = props.get(key)
         if not name:
             raise formats.InputDataError(
@@ -288,19 +288,19 @@ def _checked_rating(layout, path, number, line, movies, users) -> formats.Rating
 
 
 def assign_splits(
-    events: list[tuple[formats.Rating, str | None]], protocol: protocols.Protocol, seed: int
+    events: list[tuple[formats.Rating, str | None]], protocol: splits.Protocol, seed: int
 ) -> list[tuple[formats.Rating, str]]:
     """One user's events in time order, each with its split under `protocol`."""
     # Pre-split input has two files; line numbers then only break timestamp ties.
-    ordered = sorted(events, key=lambda e: protocols.event_order_key(
+    ordered = sorted(events, key=lambda e: splits.event_order_key(
         e[0].timestamp, e[0].line_number))
-    if protocol == protocols.Protocol.TOPK:
+    if protocol == splits.Protocol.TOPK:
         last = len(ordered) - 1
-        return [(r, protocols.EVAL if i == last else protocols.TRAIN)
+        return [(r, splits.EVAL if i == last else splits.TRAIN)
                 for i, (r, _) in enumerate(ordered)]
-    if protocol == protocols.Protocol.RATING:
-        return [(r, protocols.EVAL if protocols.rating_split_is_test(r.line_number, seed)
-                 else protocols.TRAIN) for r, _ in ordered]
+    if protocol == splits.Protocol.RATING:
+        return [(r, splits.EVAL if splits.rating_split_is_test(r.line_number, seed)
+                 else splits.TRAIN) for r, _ in ordered]
     return [(r, split) for r, split in ordered]
 
 
@@ -337,7 +337,7 @@ def _packed_user_examples(
 
 def _user_examples(
     user_and_events: tuple[str, Iterable[tuple[formats.Rating, str | None]]],
-    protocol: protocols.Protocol,
+    protocol: splits.Protocol,
     history_length: int,
     seed: int,
     movies: dict[str, formats.Movie],
@@ -354,14 +354,14 @@ def _user_examples(
     for rating, split in assign_splits(list(events), protocol, seed):
         yield split, serialized_example(rating, movies[rating.movie_id], user,
                                         history[-history_length:])
-        if split == protocols.TRAIN:
+        if split == splits.TRAIN:
             history.append(rating.movie_id)
 
 
 def to_example(
     rating: formats.Rating, movie: formats.Movie, user: formats.User | None, history: list[str]
 ) -> tf.train.Example:
-    """The raw tf.Example of one rating event (schema: recsys/features.py)."""
+    """The raw tf.Example of one rating event (schema: contract/features.py)."""
     return tf.train.Example.FromString(serialized_example(rating, movie, user, history))
 
 

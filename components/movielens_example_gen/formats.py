@@ -24,7 +24,8 @@ from typing import NamedTuple
 
 import tensorflow as tf
 
-from recsys.features import MAX_RATING, MIN_RATING  # the rating scale, defined once
+from components.movielens_example_gen.errors import InputDataError
+from contract.features import MAX_RATING, MIN_RATING  # the rating scale, defined once
 
 # ML-100K's u.item has 19 genre flags in this order (u.genre lists the same names).
 ML100K_GENRES = (
@@ -45,17 +46,6 @@ _SCAN_BLOCK_BYTES = 16 << 20
 
 _TITLE_YEAR = re.compile(r"^(?P<title>.*?)\s*\((?P<year>\d{4})(?:[-–]\d{0,4})?\)\s*$")
 _RELEASE_DATE_YEAR = re.compile(r"(\d{4})$")
-
-
-class InputDataError(ValueError):
-    """A problem in the raw input, located by file and 1-based line number."""
-
-    def __init__(self, path: str, line_number: int | None, problem: str):
-        where = f"{path}:{line_number}" if line_number else path
-        super().__init__(f"{where}: {problem}")
-        self.path = path
-        self.line_number = line_number
-        self.problem = problem
 
 
 @dataclasses.dataclass(frozen=True)

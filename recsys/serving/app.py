@@ -15,16 +15,16 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from contract import keys
 from recsys.serving import explain as explain_module
 from recsys.serving.backends import BackendError
 from recsys.serving.catalogue import Catalogue
 from recsys.serving.middleware import Metrics, ServingMiddleware
-from recsys.serving.registry import ModelRegistry
+from recsys.serving.registry import ModelRegistry, SetupError
 from recsys.serving.service import (
+    ANY_MODEL,
     HISTORY_MODELS,
     MAX_K,
-    RECOMMEND_MODELS,
-    SIMILAR_MODELS,
     BadRequest,
     NotFound,
     Recommender,
@@ -35,6 +35,33 @@ MAX_HISTORY = 200
 K = Annotated[int, Query(ge=1, le=MAX_K, description=f"how many movies, 1..{MAX_K}")]
 ModelName = Annotated[str | None, Query(description="model to use (default: best loaded)")]
 STATIC = importlib.resources.files("recsys.serving") / "static"
+
+
+def build_app(models_dir: str, data_dir: str, tf_serving: str | None = None,
+              poll_seconds: float = 5.0, start_polling: bool = True) -> FastAPI:
+    """The app with the catalogue loaded and every model's latest version in memory (or, with
+    `tf_serving`, behind TF Serving's REST API at that URL)."""
+    import os
+
+    from recsys.serving import backends, catalogue
+
+    if not os.path.isdir(models_dir):
+        raise SetupError(f"--models-dir {models_dir}: no such directory")
+    data = catalogue.load(data_dir)  # before the models: loading them freezes the heap
+    if tf_serving:
+        def loader(name, _version, path):
+            return backends.RestBackend(tf_serving, name, backends.saved_signatures(path))
+    else:
+        def loader(_name, _version, path):
+            return backends.InProcessBackend(path)
+    models = ModelRegistry(models_dir, loader, poll_seconds)
+    if not models.refresh(wait_for_settle=False):
+        raise SetupError(f"--models-dir {models_dir}: no model versions "
+                         "(expected <model>/<version>/saved_model.pb)")
+    service = create_app(models, data)
+    if start_polling:
+        models.start()
+    return service
 
 
 def create_app(registry: ModelRegistry, catalogue: Catalogue,
@@ -88,7 +115,7 @@ def _model_routes(app: FastAPI, service: Recommender) -> None:
         """Top-k movies for a known user (`recommend` signature). With exclude_seen the
         movies the user rated in the raw data are passed as exclude_movie_ids."""
         exclude = service.user_query(user_id, exclude_seen)
-        loaded = service.model(model, "recommend", RECOMMEND_MODELS)
+        loaded = service.model(model, keys.RECOMMEND, ANY_MODEL)
         items = await service.recommend(loaded, user_id, k, [], exclude)
         return {"model": loaded.name, "version": loaded.version, "user_id": user_id,
                 "excluded": len(exclude), "items": service.describe(items)}
@@ -107,7 +134,7 @@ def _model_routes(app: FastAPI, service: Recommender) -> None:
         unknown = [i for i in ids if i not in service.catalogue.movies]
         if unknown:
             raise NotFound(f"unknown movie ids {unknown[:10]}")
-        loaded = service.model(model, "recommend", HISTORY_MODELS)
+        loaded = service.model(model, keys.RECOMMEND, HISTORY_MODELS)
         items = await service.recommend(loaded, "", k, ids, ids)
         return {"model": loaded.name, "version": loaded.version, "history": ids,
                 "items": service.describe(items)}
@@ -120,7 +147,7 @@ def _model_routes(app: FastAPI, service: Recommender) -> None:
         version through `item_embeddings`). `title` matching ignores case, accents, a year
         suffix and leading or trailing articles ("Usual Suspects, The")."""
         movie = _movie(service, movie_id, title)
-        loaded = service.model(model, "item_embeddings", SIMILAR_MODELS)
+        loaded = service.model(model, keys.ITEM_EMBEDDINGS, ANY_MODEL)
         items = service.similar(loaded, movie.movie_id, k)
         return {"model": loaded.name, "version": loaded.version, "movie": movie.to_json(),
                 "items": service.describe(items)}
@@ -135,7 +162,7 @@ def _model_routes(app: FastAPI, service: Recommender) -> None:
         service.user_query(user_id, False)
         if movie_id not in service.catalogue.movies:
             raise NotFound(f"unknown movie_id {movie_id!r}")
-        loaded = service.model(model, "recommend", explain_module.MODELS)
+        loaded = service.model(model, keys.RECOMMEND, explain_module.MODELS)
         result = explain_module.explain(loaded, service.catalogue, user_id, movie_id)
         return {"model": loaded.name, "version": loaded.version, "user_id": user_id,
                 "movie": service.catalogue.movies[movie_id].to_json(), **result}

@@ -13,7 +13,7 @@ from typing import Protocol
 
 import numpy as np
 
-from recsys import serving_client
+from recsys.serving import client as serving_client
 
 Inputs = dict[str, list]  # input name -> [B] or [B][N] strings ("" padded) or booleans
 Outputs = dict[str, np.ndarray]

@@ -25,19 +25,17 @@ import math
 
 import numpy as np
 
+from contract import catalogue, keys
+from contract.features import HISTORY_LENGTH
+from contract.keys import MOVIE_GROUPS, USER_GROUPS
 from recsys.serving.backends import pad_rows
 from recsys.serving.catalogue import Catalogue
 from recsys.serving.registry import LoadedModel
 from recsys.serving.service import NotFound
 
-MODELS = ("hybrid", "ranking", "sequential", "retrieval", "mf")
-SIGNATURE = "score_features"
-HISTORY_LENGTH = 20  # recsys.features.HISTORY_LENGTH: what the models read
+MODELS = tuple(entry.name for entry in catalogue.CATALOGUE if entry.explain)
+SIGNATURE = keys.SCORE_FEATURES
 HISTORY_PLAYERS = 5  # latest items explained one by one: n <= 4 + 6 + 3 = 13 players
-# score_features' reset columns (trainer.export.USER_GROUPS / MOVIE_GROUPS; not imported:
-# this module runs without TensorFlow behind --tf-serving).
-USER_GROUPS = ("user_id", "gender", "age", "occupation")
-MOVIE_GROUPS = ("movie_id", "genres", "year")
 REFERENCES = {
     "user_id": "unknown user (out-of-vocabulary id)", "gender": "the most common gender",
     "age": "the youngest age bucket", "occupation": "the most common occupation",
@@ -84,7 +82,7 @@ def _explain_features(loaded: LoadedModel, catalogue: Catalogue, user_id: str,
     values = np.asarray(scores, np.float64).T.reshape(-1)  # index = user mask | movie mask << nu
     players = user_players + movie_players
     contributions = shapley(values)
-    kind = "predicted rating" if "predict_rating" in loaded.backend.signatures else \
+    kind = "predicted rating" if keys.PREDICT_RATING in loaded.backend.signatures else \
         "retrieval score"
     return {"method": f"exact Shapley values over {len(players)} input features: all "
                       f"{len(values)} coalitions scored in one score_features call, a feature "
@@ -216,7 +214,7 @@ def _group_scores(loaded: LoadedModel, catalogue: Catalogue, user_id: str, movie
         histories.append([m if i in kept else UNKNOWN_MOVIE for i, m in enumerate(history)]
                          or [UNKNOWN_MOVIE])
     others = [m for m in catalogue.movies if m != movie_id]
-    outputs = loaded.backend.call("recommend", {
+    outputs = loaded.backend.call(keys.RECOMMEND, {
         "user_id": users, "history": pad_rows(histories),
         "exclude_movie_ids": [others] * len(present)})
     if not all(row[0] == movie_id for row in outputs["movie_ids"]):

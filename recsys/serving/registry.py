@@ -25,6 +25,10 @@ LOG = logging.getLogger(__name__)
 Loader = Callable[[str, int, str], Backend]  # (model name, version, path) -> backend
 
 
+class SetupError(ValueError):
+    """The service cannot start as asked (no models directory, no model versions)."""
+
+
 @dataclasses.dataclass(frozen=True)
 class LoadedModel:
     name: str
@@ -87,7 +91,7 @@ class ModelRegistry:
 
     def _candidates(self, wait_for_settle: bool) -> list[tuple[str, int, str]]:
         found = []
-        for name, version, path in _latest_versions(self.models_dir):
+        for name, version, path in latest_versions(self.models_dir):
             current = self._models.get(name)
             if current is not None and current.version >= version:
                 continue
@@ -135,7 +139,7 @@ def _freeze_heap() -> None:
     gc.freeze()
 
 
-def _latest_versions(models_dir: str) -> list[tuple[str, int, str]]:
+def latest_versions(models_dir: str) -> list[tuple[str, int, str]]:
     """(model, highest version with a saved_model.pb, its path) per model directory."""
     result = []
     if not os.path.isdir(models_dir):

@@ -19,6 +19,7 @@ import threading
 
 import numpy as np
 
+from contract import catalogue, keys
 from recsys.serving.backends import BackendError
 from recsys.serving.batching import Batcher, stack_rows
 from recsys.serving.catalogue import Catalogue
@@ -26,9 +27,10 @@ from recsys.serving.registry import LoadedModel, ModelRegistry
 
 LOG = logging.getLogger(__name__)
 MAX_K = 100
-RECOMMEND_MODELS = ("hybrid", "retrieval", "sequential", "ranking", "mf")
-SIMILAR_MODELS = ("hybrid", "retrieval", "mf", "ranking", "sequential")
-HISTORY_MODELS = ("sequential", "hybrid")
+# A request that names no model gets the first loaded one, in the catalogue's order, that can
+# answer it; history requests only go to models that read the history.
+ANY_MODEL = catalogue.MODEL_NAMES
+HISTORY_MODELS = tuple(e.name for e in catalogue.CATALOGUE if e.reads_history)
 
 
 class NotFound(Exception):
@@ -129,8 +131,8 @@ class Recommender:
                 replaced = self._versions.pop(old)
                 if replaced.batcher is not None:
                     replaced.batcher.close()
-            batcher = (Batcher(loaded.backend, "recommend")
-                       if "recommend" in loaded.backend.signatures else None)
+            batcher = (Batcher(loaded.backend, keys.RECOMMEND)
+                       if keys.RECOMMEND in loaded.backend.signatures else None)
             self._versions[key] = _Version(batcher)
             return self._versions[key]
 
@@ -155,7 +157,7 @@ class Recommender:
     async def _recommend_call(self, loaded: LoadedModel, row: dict) -> dict[str, np.ndarray]:
         version = self._version(loaded)
         if version is None or version.batcher is None:
-            outputs = loaded.backend.call("recommend", stack_rows([row]))
+            outputs = loaded.backend.call(keys.RECOMMEND, stack_rows([row]))
             return {name: value[0] for name, value in outputs.items()}
         return await asyncio.wrap_future(version.batcher.submit(row))
 
@@ -183,7 +185,7 @@ class Recommender:
 
     def _read_items(self, loaded: LoadedModel) -> ItemIndex:
         ids = sorted(self.catalogue.movies, key=int)
-        outputs = loaded.backend.call("item_embeddings", {"movie_id": ids})
+        outputs = loaded.backend.call(keys.ITEM_EMBEDDINGS, {"movie_id": ids})
         known = np.asarray(outputs["known"], bool)
         return ItemIndex([i for i, k in zip(ids, known, strict=True) if k],
                          np.asarray(outputs["embedding"])[known])

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from recsys import features as F
+from contract import features as F
+from contract.catalogue import ModelEntry
 from trainer.config import MFConfig
 from trainer.models.base import RatingModel
 from trainer.models.towers import BiasedFactors, Features, VocabSizes
@@ -19,8 +20,11 @@ class BiasedMatrixFactorization(RatingModel):
     exactly as the rating does.
     """
 
-    def __init__(self, vocab: VocabSizes, config: MFConfig, name: str = "mf") -> None:
-        super().__init__(name=name)
+    def __init__(
+        self, entry: ModelEntry, vocab: VocabSizes, config: MFConfig, *_tables: object
+    ) -> None:
+        """`_tables` (the catalogue and movie counts two-tower models take) are not needed."""
+        super().__init__(entry)
         self.factors = BiasedFactors(vocab, config.embedding_dim, config.l2, config.bias_l2,
                                      config.rating_mean)
 

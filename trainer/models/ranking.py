@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from recsys import features as F
+from contract import features as F
+from contract.catalogue import ModelEntry
 from trainer.config import RankingConfig
 from trainer.models.base import RatingModel
 from trainer.models.towers import BiasedFactors, Features, MovieTower, UserTower, VocabSizes
@@ -23,8 +24,11 @@ class DeepRanking(RatingModel):
     on every (query, candidate) pair, [B, M] -> B * M rows, so score the catalogue in batches.
     """
 
-    def __init__(self, vocab: VocabSizes, config: RankingConfig, name: str = "ranking") -> None:
-        super().__init__(name=name)
+    def __init__(
+        self, entry: ModelEntry, vocab: VocabSizes, config: RankingConfig, *_tables: object
+    ) -> None:
+        """`_tables` (the catalogue and movie counts two-tower models take) are not needed."""
+        super().__init__(entry)
         dim, side = config.embedding_dim, config.use_side_features
         self._use_timestamp = side
         self._wide_width = config.wide_dim + 2  # see BiasedFactors.query

@@ -1,32 +1,23 @@
-"""Model names -> (class, default config), and `build_model` to make a compiled one."""
+"""`build_model`: a compiled model from its catalogue entry (contract/catalogue.py)."""
 
 from __future__ import annotations
 
+import importlib
 import math
 
 import numpy as np
 import tensorflow as tf
 
-from trainer.config import DEFAULT_CONFIGS, TrainingConfig
-from trainer.models.base import RETRIEVAL, RecommenderModel
-from trainer.models.hybrid import HybridTwoTower
-from trainer.models.mf import BiasedMatrixFactorization
-from trainer.models.ranking import DeepRanking
-from trainer.models.retrieval import TwoTowerRetrieval
-from trainer.models.sequential import SequentialNextItem
+from contract import catalogue
+from trainer.config import TrainingConfig, default_config
+from trainer.models.base import RecommenderModel
 from trainer.models.towers import Features, VocabSizes
 
-_CLASSES: dict[str, type[RecommenderModel]] = {
-    "mf": BiasedMatrixFactorization,
-    "retrieval": TwoTowerRetrieval,
-    "ranking": DeepRanking,
-    "hybrid": HybridTwoTower,
-    "sequential": SequentialNextItem,
-}
-MODELS: dict[str, tuple[type[RecommenderModel], TrainingConfig]] = {
-    name: (cls, DEFAULT_CONFIGS[name]) for name, cls in _CLASSES.items()
-}
-MODEL_NAMES = tuple(MODELS)
+
+def model_class(name: str) -> type[RecommenderModel]:
+    """The class the catalogue entry of `name` names."""
+    module, _, cls = catalogue.entry(name).model_class.rpartition(".")
+    return getattr(importlib.import_module(module), cls)
 
 
 def learning_rate(
@@ -51,28 +42,22 @@ def make_optimizer(
 
 def build_model(
     name: str, vocab: VocabSizes, config: TrainingConfig | None = None,
-    catalogue: Features | None = None, movie_counts: np.ndarray | None = None,
+    catalogue_features: Features | None = None, movie_counts: np.ndarray | None = None,
 ) -> RecommenderModel:
     """The model `name` built for `vocab`, compiled with the config's optimiser.
 
-    `config` defaults to the model's DEFAULT_CONFIGS entry and must be of the same class.
-    Retrieval models need the `catalogue` and, for the sampled softmax, the training
-    `movie_counts` [M] (see trainer.data.TrainingTables); a cosine learning-rate schedule
-    needs `movie_counts` too (their sum is the number of training examples). Under a
-    distribution strategy, call this in its `scope()`.
+    `config` defaults to the catalogue's config class and must be of that class. Two-tower
+    models need the `catalogue_features` (one row per known movie) and, for the sampled
+    softmax, the training `movie_counts` [M] (see trainer.data.TrainingTables); a cosine
+    learning-rate schedule needs `movie_counts` too (their sum is the number of training
+    examples). Under a distribution strategy, call this in its `scope()`.
     """
-    if name not in MODELS:
-        raise ValueError(f"unknown model {name!r}; expected one of {MODEL_NAMES}")
-    cls, default = MODELS[name]
+    entry = catalogue.entry(name)
+    default = default_config(name)
     config = config or default
     if type(config) is not type(default):
         raise ValueError(f"{name} needs a {type(default).__name__}, got {type(config).__name__}")
-    if cls.kind == RETRIEVAL:
-        if catalogue is None:
-            raise ValueError(f"{name} is a retrieval model: it needs the catalogue")
-        model = cls(vocab, config, catalogue, movie_counts)
-    else:
-        model = cls(vocab, config)
+    model = model_class(name)(entry, vocab, config, catalogue_features, movie_counts)
     train_examples = None if movie_counts is None else int(np.sum(movie_counts))
     model.compile(optimizer=make_optimizer(config, train_examples))
     return model

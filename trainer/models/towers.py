@@ -1,6 +1,6 @@
 """Building blocks shared by the five models: id embeddings, user/movie towers, history encoder.
 
-Every tower takes the dict of transformed features (see `recsys.features`, batch first) and
+Every tower takes the dict of transformed features (see `contract.features`, batch first) and
 returns one [B, D] tensor, so the models only choose which towers to combine.
 """
 
@@ -11,7 +11,7 @@ from collections.abc import Mapping
 
 import tensorflow as tf
 
-from recsys import features as F
+from contract import features as F
 from trainer.config import HISTORY_ENCODERS
 
 Features = Mapping[str, tf.Tensor]

@@ -1,0 +1,135 @@
+"""`recsys benchmark | bench-scale | bench-serve`: quality against the peers, scale, serving.
+
+Each command checks its arguments, then hands typed options to its module in benchmarks/,
+which prints nothing but returns results; tables and JSON are written here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from recsys.cli import common
+from recsys.cli.common import CliError
+
+
+def register(commands: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> None:
+    _add_benchmark(commands, parent)
+    _add_bench_scale(commands, parent)
+    _add_bench_serve(commands, parent)
+
+
+# -- benchmark -----------------------------------------------------------------------------------
+def _add_benchmark(commands: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> None:
+    bench = commands.add_parser(
+        "benchmark", parents=[parent],
+        help="train every model and the peers on the same splits; one table")
+    bench.add_argument("--data-dir", required=True, help="directory with raw MovieLens files")
+    bench.add_argument("--output", default="benchmarks/results/quality.json",
+                       help="JSON results file (default: %(default)s)")
+    bench.add_argument("--work-dir", default=None,
+                       help="pipeline outputs (default: a temporary directory, removed after)")
+    bench.add_argument("--hparam", action="append", default=[], metavar="MODEL.KEY=VALUE",
+                       help="override a hyper-parameter, as in `recsys run` (repeatable)")
+    bench.set_defaults(handler=_benchmark)
+
+
+def _benchmark(args: argparse.Namespace) -> int:
+    hparams = common.hyper_parameters(args.hparam)
+    from benchmarks import quality, run_peers
+
+    started = time.monotonic()
+
+    def execute(settings) -> None:
+        common.console.print(f"pipeline, protocol {settings.protocol}: "
+                             f"{', '.join(settings.models)}", markup=False)
+        _execute_logged(settings, args.verbose)
+
+    results = quality.run(args.data_dir, hparams, args.work_dir, execute)
+    common.console.print(run_peers.format_table(results), markup=False)
+    path = quality.write(results, args.output)
+    common.console.print(f"benchmark finished in {time.monotonic() - started:.0f} s; "
+                         f"wrote {path}", markup=False)
+    return 1 if any("error" in entry for entry in results.values()) else 0
+
+
+def _execute_logged(settings, verbose: bool) -> None:
+    log = None if verbose else common.new_log_path(settings.output_dir, "run")
+    with common.output_to_log(log):
+        common.execute_pipeline(settings)
+
+
+# -- bench-scale ---------------------------------------------------------------------------------
+def _add_bench_scale(commands: argparse._SubParsersAction,
+                     parent: argparse.ArgumentParser) -> None:
+    bench = commands.add_parser(
+        "bench-scale", parents=[parent],
+        help="synthesise MovieLens-shaped data of each size and time the local pipeline per "
+             "component, with peak memory")
+    bench.add_argument("--sizes", default="1000000,5000000,25000000",
+                       help="comma-separated rating counts; users and movies scale like the "
+                            "MovieLens releases (default: %(default)s)")
+    bench.add_argument("--models", default="retrieval",
+                       help="models to train (default: %(default)s; every model at 25M "
+                            "ratings does not fit the 60-minute target)")
+    bench.add_argument("--beam-workers", type=int, default=2,
+                       help="local Beam worker processes (default: %(default)s)")
+    bench.add_argument("--hparam", action="append", default=[], metavar="MODEL.KEY=VALUE",
+                       help="override a hyper-parameter, as in `recsys run` (repeatable)")
+    bench.add_argument("--seed", type=int, default=0, help="of the synthetic data")
+    bench.add_argument("--output", default="benchmarks/results/scale.json",
+                       help="JSON results file (default: %(default)s)")
+    bench.add_argument("--work-dir", default=None,
+                       help="data and pipeline outputs (default: a temporary directory, "
+                            "removed after)")
+    bench.add_argument("--skip-ann", action="store_true",
+                       help="leave out the approximate-nearest-neighbour section")
+    bench.set_defaults(handler=_bench_scale)
+
+
+def _bench_scale(args: argparse.Namespace) -> int:
+    from benchmarks import scale
+
+    try:
+        sizes = scale.parse_sizes(args.sizes)
+    except ValueError as error:
+        raise CliError(f"--sizes: {error}") from None
+    if args.beam_workers < 1:
+        raise CliError("--beam-workers must be at least 1")
+    # Every check `recsys run` makes, before hours of synthesis and runs.
+    options = scale.Options(models=common.model_names(args.models),
+                            beam_workers=args.beam_workers,
+                            hparams=common.hyper_parameters(args.hparam), seed=args.seed,
+                            verbose=args.verbose)
+    results = scale.run(sizes, options, args.work_dir, skip_ann=args.skip_ann)
+    common.console.print(scale.format_table(results), markup=False)
+    scale.write_results(results, args.output)
+    common.console.print(f"wrote {args.output}", markup=False)
+    return 1 if any("error" in entry for entry in results["sizes"].values()) else 0
+
+
+# -- bench-serve ---------------------------------------------------------------------------------
+def _add_bench_serve(commands: argparse._SubParsersAction,
+                     parent: argparse.ArgumentParser) -> None:
+    bench = commands.add_parser("bench-serve", parents=[parent],
+                                help="load-test the service (wrk) on loopback")
+    common.add_service_arguments(bench)
+    bench.add_argument("--duration", type=int, default=15, help="seconds per run (default 15)")
+    bench.add_argument("--clients", default="1,8,32", help="concurrent connections per run")
+    bench.add_argument("--output", default="benchmarks/results/serving.json")
+    bench.add_argument("--port", type=int, default=8765)
+    bench.set_defaults(handler=_bench_serve)
+
+
+def _bench_serve(args: argparse.Namespace) -> int:
+    from benchmarks import serving
+
+    try:
+        clients = [int(c) for c in args.clients.split(",") if c.strip()]
+    except ValueError:
+        raise CliError(f"--clients {args.clients!r}: expected numbers, e.g. 1,8,32") from None
+    results = serving.run(args.models_dir, args.data_dir, clients, args.duration, args.port)
+    serving.write(results, args.output)
+    common.console.print(serving.table(results), markup=False)
+    common.console.print(f"written to {args.output}", markup=False)
+    return 0

@@ -1,0 +1,329 @@
+"""What every command group shares: one-line errors, quiet TensorFlow, the pipeline's options
+and settings, the console and its tables.
+
+Command modules import this module and the layers below the CLI, never one another.
+Nothing here imports TensorFlow: `recsys --help` and argument errors stay instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime
+import os
+import re
+import sys
+import traceback
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from rich.console import Console
+from rich.table import Table
+
+from contract import catalogue, splits
+from contract.gates import Gate
+
+Handler = Callable[[argparse.Namespace], int]
+EXIT_USAGE = 2  # a problem the user can fix: bad input, arguments or environment
+LOG_DIR = "logs"
+# Errors raised inside Beam workers reach us wrapped (RuntimeError and the like) whose text
+# holds the original "InputDataError: FILE:LINE: problem [while running 'Step']".
+_WRAPPED_ERROR = re.compile(
+    r"(?:InputDataError|DataValidationError): (?P<message>.+?)(?: \[while running .*)?$", re.M)
+
+
+class CliError(Exception):
+    """A problem the user can fix; printed as one line, exit status 2."""
+
+
+class LoggedFailure(Exception):
+    """A command failed while its output went to `log_path`, where its traceback is."""
+
+    def __init__(self, log_path: Path) -> None:
+        super().__init__(f"see {log_path}")
+        self.log_path = log_path
+
+
+def _terminal(stream: TextIO) -> Console:
+    interactive = stream.isatty() if hasattr(stream, "isatty") else False
+    # Off a terminal (logs, CI, tests) rich would wrap tables at 80 columns.
+    return Console(file=stream, width=None if interactive else 160, highlight=False)
+
+
+# What the user reads. While a run's output goes to its log file these point at the terminal.
+console = Console(highlight=False)
+error_console = Console(stderr=True, highlight=False)
+
+
+def print_error(message: str) -> None:
+    error_console.print(f"recsys: error: {message}", markup=False, soft_wrap=True)
+
+
+# -- errors ------------------------------------------------------------------------------------
+def user_error_types() -> tuple[type[BaseException], ...]:
+    """Exception types whose message is meant for the user as it stands."""
+    from components.data_gate.errors import DataValidationError
+    from components.movielens_example_gen.errors import InputDataError
+    from recsys.data.datasets import DownloadError
+    from recsys.data.synth import SynthError
+    from recsys.serving.client import ServingError
+    from recsys.serving.registry import SetupError
+
+    return (CliError, catalogue.UnknownModel, InputDataError, DataValidationError,
+            DownloadError, SynthError, ServingError, SetupError)
+
+
+def user_error_message(error: BaseException) -> str | None:
+    """The message of the user error inside `error` (or its causes), or None."""
+    known = user_error_types()
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, known):
+            return str(seen)
+        match = _WRAPPED_ERROR.search(str(seen))
+        if match:
+            return match.group("message")
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def run_handler(args: argparse.Namespace) -> int:
+    """Runs the command. A user error is one line on stderr and exit status 2; any other
+    failure of a command that logs is one line naming its log (exit status 1), else raised."""
+    try:
+        return args.handler(args)
+    except Exception as error:  # noqa: BLE001 - failures become one line
+        log = error.log_path if isinstance(error, LoggedFailure) else None
+        message = user_error_message(error)
+        status = EXIT_USAGE
+        if message is None:
+            if log is None:
+                raise
+            cause = error.__cause__ or error
+            message, status = f"{type(cause).__name__}: {cause}".splitlines()[0], 1
+        print_error(message if log is None else f"{message} (log: {log})")
+        return status
+
+
+# -- TensorFlow's start-up noise -----------------------------------------------------------------
+def quiet_tensorflow(verbose: bool) -> None:
+    """Environment for TensorFlow, set before anything imports it.
+
+    TensorFlow Recommenders needs Keras 2. Without `verbose`, TensorFlow's Python logs are
+    kept to errors; its C++ start-up lines (oneDNN, CUDA) ignore that setting and are sent to
+    the run's log file by `output_to_log`.
+    """
+    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+    if not verbose:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+@contextlib.contextmanager
+def output_to_log(log_path: Path | None) -> Iterator[None]:
+    """Sends everything written to file descriptors 1 and 2 (TensorFlow's C++ logs, Beam's
+    and Keras's output, Python logging, child processes) to `log_path`, while `console` and
+    `error_console` keep writing to the terminal. A failure's traceback goes to the log too,
+    and the error is re-raised as LoggedFailure. None: no redirection (--verbose)."""
+    if log_path is None:
+        yield
+        return
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with _redirected(str(log_path)):
+        try:
+            yield
+        except Exception as error:
+            sys.stderr.flush()
+            with open(log_path, "a") as handle:
+                handle.write(traceback.format_exc())
+            raise LoggedFailure(log_path) from error
+
+
+@contextlib.contextmanager
+def native_output_silenced(verbose: bool) -> Iterator[None]:
+    """File descriptors 1 and 2 to /dev/null inside the block (TensorFlow's start-up lines
+    while a model loads), unless `verbose`; `console` and `error_console` still print."""
+    if verbose:
+        yield
+        return
+    with _redirected(os.devnull):
+        yield
+
+
+@contextlib.contextmanager
+def _redirected(target: str) -> Iterator[None]:
+    global console, error_console
+    previous = console, error_console
+    saved = {fd: os.dup(fd) for fd in (1, 2)}
+    terminal_out, terminal_err = (os.fdopen(os.dup(saved[fd]), "w", buffering=1)
+                                  for fd in (1, 2))
+    if _is_fd(sys.stdout, 1):
+        console = _terminal(terminal_out)
+    if _is_fd(sys.stderr, 2):
+        error_console = _terminal(terminal_err)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    with open(target, "ab") as sink:
+        for fd in (1, 2):
+            os.dup2(sink.fileno(), fd)
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        for fd, copy in saved.items():
+            os.dup2(copy, fd)
+            os.close(copy)
+        terminal_out.close()
+        terminal_err.close()
+        console, error_console = previous
+
+
+def _is_fd(stream: TextIO, fd: int) -> bool:
+    """Whether `stream` writes to file descriptor `fd` (not so under pytest's capsys)."""
+    try:
+        return stream.fileno() == fd
+    except (AttributeError, OSError, ValueError):
+        return False
+
+
+def new_log_path(output_dir: str, command: str) -> Path:
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return Path(output_dir) / LOG_DIR / f"{command}-{stamp}.log"
+
+
+# -- the pipeline's options ----------------------------------------------------------------------
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """--models and --hparam."""
+    parser.add_argument("--models", default=",".join(catalogue.MODEL_NAMES),
+                        help=f"comma-separated models to train (default: all: "
+                             f"{', '.join(catalogue.MODEL_NAMES)})")
+    parser.add_argument("--hparam", action="append", default=[], metavar="MODEL.KEY=VALUE",
+                        help="override a hyper-parameter, e.g. mf.epochs=10 (repeatable)")
+
+
+def add_pipeline_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags that shape what a pipeline run does, shared by every command that builds one:
+    models, protocol, hyper-parameters, gates and the data gate."""
+    add_model_arguments(parser)
+    parser.add_argument("--protocol", choices=[p.value for p in splits.Protocol],
+                        default=splits.Protocol.TOPK.value,
+                        help="train/eval split: leave-last-out (topk), seeded random 80/20 "
+                             "(rating) or given files (presplit)")
+    parser.add_argument("--train-file", help="with --protocol presplit, e.g. u1.base")
+    parser.add_argument("--eval-file", help="with --protocol presplit, e.g. u1.test")
+    parser.add_argument("--min-hit-rate", action="append", default=[], metavar="MODEL=VALUE",
+                        help="gate MODEL on a fixed Hit-Rate@10 instead of beating the "
+                             "popularity baseline measured in the same run (repeatable)")
+    parser.add_argument("--quarantine-bad-rows", action="store_true",
+                        help="set bad input rows aside (with file, line and reason, in the "
+                             "examples' quarantine/rows.jsonl) instead of stopping the run")
+    parser.add_argument("--max-bad-row-fraction", type=float, default=0.01,
+                        help="with --quarantine-bad-rows, fail above this fraction of bad rows "
+                             "(default: %(default)s)")
+    parser.add_argument("--drift-threshold", type=float,
+                        help="fail when a feature's distance to the previous run's statistics "
+                             "exceeds this (0..1; default: per feature, schema/schema.pbtxt)")
+
+
+def model_names(text: str) -> tuple[str, ...]:
+    try:
+        return catalogue.parse_names(text)
+    except catalogue.UnknownModel as error:
+        raise CliError(f"--models: {error}") from None
+
+
+def hyper_parameters(flags: Sequence[str]) -> dict[str, dict[str, str]]:
+    """--hparam flags per model, each checked against the model's config class now (not hours
+    later in its Trainer)."""
+    from trainer.config import config_with_overrides, parse_hparam_flags
+
+    try:
+        hparams = parse_hparam_flags(flags)
+        for name, overrides in hparams.items():
+            config_with_overrides(name, overrides)
+    except ValueError as error:
+        raise CliError(f"--hparam: {error}") from None
+    return hparams
+
+
+def gates(flags: Sequence[str], models: tuple[str, ...]) -> dict[str, Gate]:
+    """The catalogue's gates with `--min-hit-rate MODEL=VALUE` overrides applied."""
+    chosen = catalogue.default_gates()
+    for flag in flags:
+        model, _, text = flag.partition("=")
+        if model not in models:
+            raise CliError(f"--min-hit-rate: {model!r} is not one of the models run "
+                           f"({', '.join(models)})")
+        try:
+            value = float(text)
+        except ValueError:
+            raise CliError(f"--min-hit-rate: {text!r} is not a number") from None
+        if not 0.0 <= value <= 1.0:
+            raise CliError(f"--min-hit-rate: {value} is outside 0..1")
+        chosen[model] = chosen[model].with_min_hit_rate(value)
+    return chosen
+
+
+def pipeline_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The PipelineSettings fields `add_pipeline_arguments` sets, checked."""
+    models = model_names(args.models)
+    for flag, value in (("--max-bad-row-fraction", args.max_bad_row_fraction),
+                        ("--drift-threshold", args.drift_threshold)):
+        if value is not None and not 0.0 <= value <= 1.0:
+            raise CliError(f"{flag} must be between 0 and 1, got {value}")
+    presplit = args.protocol == splits.Protocol.PRESPLIT.value
+    if presplit != bool(args.train_file and args.eval_file):
+        raise CliError("--train-file and --eval-file go together with --protocol presplit")
+    return {"models": models, "protocol": args.protocol, "train_file": args.train_file,
+            "eval_file": args.eval_file, "hparams": hyper_parameters(args.hparam),
+            "gates": gates(args.min_hit_rate, models),
+            "quarantine_bad_rows": args.quarantine_bad_rows,
+            "max_bad_row_fraction": args.max_bad_row_fraction,
+            "drift_threshold": args.drift_threshold}
+
+
+def execute_pipeline(settings: Any) -> None:
+    """Runs a local pipeline (PipelineSettings.local), printing each node's state as ML
+    Metadata records it."""
+    from pipeline import local_runner  # TensorFlow and TFX: after the arguments are checked
+    from recsys.inspection import progress
+
+    def show(update: progress.NodeUpdate) -> None:
+        seconds = "" if update.seconds is None else f" ({update.seconds:.0f} s)"
+        console.print(f"  {update.node:<32} {update.state}{seconds}", markup=False)
+
+    with progress.watch_run(settings.metadata_path, show):
+        local_runner.run(settings)
+
+
+def add_service_arguments(command: argparse.ArgumentParser) -> None:
+    """What every command that starts the REST service needs: the models and the raw data."""
+    command.add_argument("--models-dir", required=True,
+                         help="pushed models, TF Serving layout: DIR/<model>/<version>/ "
+                              "(the run's <output-dir>/serving)")
+    command.add_argument("--data-dir", required=True,
+                         help="the raw MovieLens files the models were trained on: titles, "
+                              "genres and users' ratings come from here")
+
+
+# -- tables --------------------------------------------------------------------------------------
+def table(columns: Sequence[str], rows: Sequence[Sequence[Any]], title: str | None = None,
+          ) -> Table:
+    """A rich table; None cells are blank, floats get 4 decimals, numbers align right."""
+    grid = Table(title=title, title_justify="left", box=None, pad_edge=False)
+    numeric = [all(isinstance(row[i], int | float) or row[i] is None for row in rows)
+               for i in range(len(columns))]
+    for column, is_number in zip(columns, numeric, strict=True):
+        grid.add_column(column, justify="right" if is_number else "left", overflow="fold")
+    for row in rows:
+        grid.add_row(*(_cell(value) for value in row))
+    return grid
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    return str(value)

@@ -1,0 +1,159 @@
+"""What the latest pipeline run did, read back from ML Metadata (not from logs)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+
+import tensorflow as tf
+from ml_metadata import metadata_store
+from ml_metadata.proto import metadata_store_pb2
+
+from contract.keys import METRICS_FILE
+
+Execution = metadata_store_pb2.Execution
+Event = metadata_store_pb2.Event
+STATE_NAMES = {value: name for name, value in Execution.State.items()}
+
+
+@dataclasses.dataclass
+class NodeResult:
+    node: str
+    state: str
+    outputs: dict[str, list[metadata_store_pb2.Artifact]]  # output key -> artifacts
+
+
+def open_store(metadata_path: str) -> metadata_store.MetadataStore:
+    config = metadata_store_pb2.ConnectionConfig()
+    config.sqlite.filename_uri = metadata_path
+    return metadata_store.MetadataStore(config)
+
+
+def latest_run(store: metadata_store.MetadataStore) -> list[NodeResult]:
+    """One NodeResult per node of the most recent pipeline run, in execution order."""
+    runs = store.get_contexts_by_type("pipeline_run")
+    if not runs:
+        return []
+    run = max(runs, key=lambda context: context.create_time_since_epoch)
+    executions = sorted(store.get_executions_by_context(run.id), key=lambda e: e.id)
+    node_names = _node_names(store, executions)
+    artifacts_by_execution = _outputs(store, [e.id for e in executions])
+    return [
+        NodeResult(
+            node=node_names.get(execution.id, execution.type),
+            state=STATE_NAMES.get(execution.last_known_state, "UNKNOWN"),
+            outputs=artifacts_by_execution.get(execution.id, {}),
+        )
+        for execution in executions
+    ]
+
+
+def _node_names(store, executions) -> dict[int, str]:
+    names = {}
+    for execution in executions:
+        for context in store.get_contexts_by_execution(execution.id):
+            if store.get_context_types_by_id([context.type_id])[0].name == "node":
+                names[execution.id] = context.name.split(".", 1)[-1]
+    return names
+
+
+def _outputs(store, execution_ids: list[int]) -> dict[int, dict[str, list]]:
+    events = [e for e in store.get_events_by_execution_ids(execution_ids)
+              if e.type in (Event.OUTPUT, Event.DECLARED_OUTPUT, Event.INTERNAL_OUTPUT)]
+    artifacts = {a.id: a for a in store.get_artifacts_by_id([e.artifact_id for e in events])}
+    outputs: dict[int, dict[str, list]] = {}
+    for event in events:
+        key = event.path.steps[0].key if event.path.steps else "output"
+        outputs.setdefault(event.execution_id, {}).setdefault(key, []).append(
+            artifacts[event.artifact_id])
+    return outputs
+
+
+def model_metrics(result: NodeResult) -> dict:
+    """The Trainer's eval metrics (metrics.json in its model_run artifact), or {}."""
+    for artifact in result.outputs.get("model_run", []):
+        path = os.path.join(artifact.uri, METRICS_FILE)
+        if tf.io.gfile.exists(path):
+            with tf.io.gfile.GFile(path) as handle:
+                return json.load(handle)
+    return {}
+
+
+def pushed_destination(result: NodeResult) -> str | None:
+    """Where a Pusher put the model, or None when it did not push (model not blessed)."""
+    for artifact in result.outputs.get("pushed_model", []):
+        if _custom(artifact, "pushed") == 1:
+            return _custom(artifact, "pushed_destination")
+    return None
+
+
+def blessed(result: NodeResult) -> bool | None:
+    """An Evaluator's verdict, or None for other nodes."""
+    for artifact in result.outputs.get("blessing", []):
+        return _custom(artifact, "blessed") == 1
+    return None
+
+
+def _custom(artifact: metadata_store_pb2.Artifact, key: str):
+    value = artifact.custom_properties.get(key)
+    if value is None:
+        return None
+    return value.string_value if value.HasField("string_value") else value.int_value
+
+
+def evaluation_metrics(result: NodeResult) -> dict[str, float]:
+    """An Evaluator's TFMA metrics of the candidate model, overall slice: name -> value."""
+    import tensorflow_model_analysis as tfma
+
+    metrics: dict[str, float] = {}
+    for artifact in result.outputs.get("evaluation", []):
+        for slice_metrics in tfma.load_metrics(artifact.uri):
+            if slice_metrics.slice_key.single_slice_keys:
+                continue
+            for entry in slice_metrics.metric_keys_and_values:
+                if entry.key.model_name in ("", "candidate") and not entry.key.is_diff:
+                    metrics[entry.key.name] = entry.value.double_value.value
+    return metrics
+
+
+def baseline_model_id(result: NodeResult) -> int | None:
+    """The artifact id of the model an Evaluator compared against (None on a first run)."""
+    for artifact in result.outputs.get("blessing", []):
+        return _custom(artifact, "baseline_model_id")
+    return None
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelResult:
+    """One model's line of a run: its Evaluator's figures, verdict and where it was pushed."""
+
+    name: str
+    hit_rate: float | None
+    ndcg: float | None
+    popularity_hit_rate: float | None
+    rmse: float | None  # rating models only
+    blessed: bool | None
+    pushed_to: str | None
+    evaluation_uri: str | None
+
+
+def model_results(results: list[NodeResult]) -> list[ModelResult]:
+    """A ModelResult per Evaluator of the run, in execution order."""
+    by_node = {result.node: result for result in results}
+    rows = []
+    for node, result in by_node.items():
+        if not node.startswith("Evaluator."):
+            continue
+        name = node.split(".", 1)[1]
+        metrics = evaluation_metrics(result)
+        mse = metrics.get("mean_squared_error")
+        pusher = by_node.get(f"Pusher.{name}")
+        evaluations = result.outputs.get("evaluation", [])
+        rows.append(ModelResult(
+            name=name, hit_rate=metrics.get("hit_rate_at_10"), ndcg=metrics.get("ndcg_at_10"),
+            popularity_hit_rate=metrics.get("popularity_hit_rate_at_10"),
+            rmse=None if mse is None else mse ** 0.5, blessed=blessed(result),
+            pushed_to=pusher and pushed_destination(pusher),
+            evaluation_uri=evaluations[0].uri if evaluations else None))
+    return rows

@@ -1,0 +1,59 @@
+"""Per-user split and history logic of the MovieLens ExampleGen executor (pure functions)."""
+
+import tensorflow as tf
+
+from components.movielens_example_gen import executor, formats
+from contract import features as F
+from contract import splits
+
+MOVIES = {m: formats.Movie(m, f"Movie {m}", 1990, ("Drama",)) for m in "abcde"}
+
+
+def _event(movie, timestamp, line, split=None):
+    return formats.Rating("u1", movie, 4.0, timestamp, "u.data", line), split
+
+
+def _examples(events, protocol, history_length=3):
+    out = []
+    for split, payload in executor._user_examples(
+            ("u1", events), protocol, history_length, 42, MOVIES, None):
+        example = tf.train.Example.FromString(payload)
+        values = example.features.feature
+        out.append((split, values[F.MOVIE_ID].bytes_list.value[0].decode(),
+                    [h.decode() for h in values[F.HISTORY].bytes_list.value]))
+    return out
+
+
+def test_topk_holds_out_the_latest_event_ties_broken_by_file_order():
+    events = [_event("c", 300, 9), _event("a", 100, 1), _event("d", 300, 4), _event("b", 200, 2)]
+    assigned = executor.assign_splits(events, splits.Protocol.TOPK, 42)
+    assert [(r.movie_id, s) for r, s in assigned] == [
+        ("a", "train"), ("b", "train"), ("d", "train"), ("c", "eval")]
+
+
+def test_history_holds_earlier_training_movies_only_newest_last_and_capped():
+    events = [_event(m, t, t) for m, t in zip("abcde", (1, 2, 3, 4, 5), strict=True)]
+    assert _examples(events, splits.Protocol.TOPK) == [
+        ("train", "a", []), ("train", "b", ["a"]), ("train", "c", ["a", "b"]),
+        ("train", "d", ["a", "b", "c"]), ("eval", "e", ["b", "c", "d"])]
+
+
+def test_presplit_eval_events_never_enter_a_history():
+    events = [_event("a", 1, 1, "train"), _event("b", 2, 1, "eval"), _event("c", 3, 2, "train")]
+    assert _examples(events, splits.Protocol.PRESPLIT) == [
+        ("train", "a", []), ("eval", "b", ["a"]), ("train", "c", ["a"])]
+
+
+def test_rating_protocol_uses_the_shared_seeded_split():
+    events = [_event("a", t, line) for t, line in enumerate(range(1, 200))]
+    assigned = executor.assign_splits(events, splits.Protocol.RATING, 42)
+    expected = {line: splits.rating_split_is_test(line, 42) for line in range(1, 200)}
+    assert all((s == "eval") == expected[r.line_number] for r, s in assigned)
+    assert 0.1 < sum(expected.values()) / len(expected) < 0.3
+
+
+def test_missing_demographics_use_the_unknown_token():
+    example = executor.to_example(_event("a", 1, 1)[0], MOVIES["a"], None, [])
+    values = example.features.feature
+    assert values[F.GENDER].bytes_list.value == [F.UNKNOWN_TOKEN.encode()]
+    assert values[F.AGE].int64_list.value == [0]

@@ -1,0 +1,116 @@
+"""`recsys compile`: the DAG compiled by KubeflowV2DagRunner is a valid KFP v2 PipelineJob."""
+
+import json
+
+import pytest
+from google.protobuf import json_format
+from kfp.pipeline_spec import pipeline_spec_pb2
+
+from contract.catalogue import MODEL_NAMES
+from recsys import cli
+
+KFP_COMMAND = ["python", "-m", "tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor"]
+SHARED_STEPS = {"MovieLensExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator",
+                "DataValidationGate", "Transform"}
+BEAM_STEPS = {"MovieLensExampleGen", "StatisticsGen", "Transform", "Evaluator.mf"}
+
+
+def _steps(models) -> set[str]:
+    per_model = {f"{step}.{m}" for m in models for step in ("Trainer", "Evaluator", "Pusher")}
+    return SHARED_STEPS | per_model
+
+
+def _component_tasks(job: dict) -> set[str]:
+    """The DAG's tasks less the resolvers, which compile to metadata queries, not containers
+    (LatestBlessedModel.<m> -> "<node>-<input>-resolver" tasks, PreviousStatistics -> itself)."""
+    return {task for task in job["pipelineSpec"]["root"]["dag"]["tasks"]
+            if not task.endswith("-resolver") and task != "PreviousStatistics"}
+
+
+def _executor_args(job: dict, step: str) -> list[str]:
+    spec = job["pipelineSpec"]
+    executor = spec["root"]["dag"]["tasks"][step]["componentRef"]["name"]
+    executor_label = spec["components"][executor]["executorLabel"]
+    return spec["deploymentSpec"]["executors"][executor_label]["container"]["args"]
+
+
+def test_is_a_pipeline_job_that_round_trips(dataflow_job, target):
+    job = json_format.ParseDict(dataflow_job, pipeline_spec_pb2.PipelineJob())
+    spec = json_format.ParseDict(dataflow_job["pipelineSpec"], pipeline_spec_pb2.PipelineSpec())
+    assert spec.pipeline_info.name == "movielens-recsys"
+    assert job.runtime_config.gcs_output_directory == target.root
+    again = json_format.ParseDict(json_format.MessageToDict(job), pipeline_spec_pb2.PipelineJob())
+    assert again == job
+    spec_again = json_format.ParseDict(json_format.MessageToDict(spec),
+                                       pipeline_spec_pb2.PipelineSpec())
+    assert spec_again == spec
+
+
+def test_every_step_runs_the_pipeline_image(dataflow_job, target):
+    spec = dataflow_job["pipelineSpec"]
+    tasks = set(spec["root"]["dag"]["tasks"])
+    assert _component_tasks(dataflow_job) == _steps(MODEL_NAMES)
+    assert {task.split("-", 1)[0] for task in tasks - _steps(MODEL_NAMES)} == {
+        "PreviousStatistics"} | {f"LatestBlessedModel.{m}" for m in MODEL_NAMES}
+    executors = [e for e in spec["deploymentSpec"]["executors"].values() if "container" in e]
+    assert len(executors) == len(_steps(MODEL_NAMES))
+    for executor in executors:
+        assert executor["container"]["image"] == target.image
+        assert executor["container"]["command"] == KFP_COMMAND
+
+
+def test_dataflow_beam_args_reach_beam_steps(dataflow_job, target):
+    for step in BEAM_STEPS:
+        args = _executor_args(dataflow_job, step)
+        for expected in ("--runner=DataflowRunner", "--project=my-project",
+                         "--region=us-central1", f"--temp_location={target.temp}",
+                         "--machine_type=n2-standard-8", "--max_num_workers=7",
+                         f"--sdk_container_image={target.image}"):
+            assert expected in args, (step, expected)
+
+
+def test_inputs_and_push_destinations(dataflow_job, target):
+    tasks = json.dumps(dataflow_job["pipelineSpec"]["root"]["dag"]["tasks"])
+    assert target.data in tasks
+    for name in MODEL_NAMES:
+        assert f"{target.serving}/{name}" in tasks  # where k8s_serving's models.config looks
+
+
+def test_direct_runner_and_model_subset(tmp_path, target):
+    path = tmp_path / "direct.json"
+    assert cli.main(target.compile_args(path, "--models", "mf,retrieval")) == 0
+    job = json.loads(path.read_text())
+    assert _component_tasks(job) == _steps(("mf", "retrieval"))
+    args = _executor_args(job, "Transform")
+    assert "--direct_running_mode=multi_processing" in args
+    assert not any(a.startswith("--runner=") for a in args)
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"--pipeline-root": "/tmp/root"}, "--pipeline-root: expected a gs://"),
+    ({"--data-dir": "data"}, "--data-dir: expected a gs://"),
+    ({"--image": "gcr.io/p/pipeline"}, "give a tag or @sha256 digest"),
+    ({"--models": "mf,nope"}, "--models: unknown model 'nope'"),
+    ({"--beam-runner": "dataflow"}, "--temp-location (needed by --beam-runner dataflow)"),
+    ({"--temp-location": "gs://b/tmp"}, "--temp-location only applies"),
+])
+def test_bad_arguments_are_one_line_errors(tmp_path, capsys, target, change, message):
+    args = target.compile_args(tmp_path / "never.json")
+    for flag, value in change.items():
+        if flag in args:
+            args[args.index(flag) + 1] = value
+        else:
+            args += [flag, value]
+    assert cli.main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("recsys: error: ") and message in err and err.count("\n") == 1
+    assert not (tmp_path / "never.json").exists()
+
+
+def test_example_gen_runs_the_file_fingerprinting_driver_before_the_cache_check(dataflow_job):
+    spec = dataflow_job["pipelineSpec"]
+    executor = spec["root"]["dag"]["tasks"]["MovieLensExampleGen"]["componentRef"]["name"]
+    label = spec["components"][executor]["executorLabel"]
+    hook = spec["deploymentSpec"]["executors"][label]["container"]["lifecycle"]["preCacheCheck"]
+    assert "tfx.orchestration.kubeflow.v2.file_based_example_gen.driver" in " ".join(
+        hook["command"])

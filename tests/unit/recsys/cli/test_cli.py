@@ -1,0 +1,50 @@
+"""The command line: every command parses without TensorFlow, and bad options of `recsys run`
+are one-line errors before any work starts."""
+
+import subprocess
+import sys
+
+import pytest
+
+from recsys import cli
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--models", "mf,deep"], "--models: unknown model 'deep'; choose from "),
+    (["--models", ","], "--models: no model named"),
+    (["--hparam", "retrieval.history_encoder=gru"], "does not read"),
+    (["--hparam", "mf.no_such=1"], "--hparam: "),
+    (["--hparam", "mf.epochs=many"], "--hparam: "),
+    (["--hparam", "epochs=3"], "--hparam: expected MODEL.KEY=VALUE"),
+    (["--protocol", "presplit"], "--train-file and --eval-file go together"),
+    (["--train-file", "u1.base", "--eval-file", "u1.test"], "go together with --protocol presplit"),
+    (["--beam-workers", "0"], "--beam-workers must be at least 1"),
+    (["--models", "mf", "--min-hit-rate", "retrieval=0.1"], "'retrieval' is not one of the models"),
+    (["--min-hit-rate", "mf=high"], "--min-hit-rate: 'high' is not a number"),
+    (["--min-hit-rate", "mf=1.5"], "--min-hit-rate: 1.5 is outside 0..1"),
+    (["--push-to", "s3://bucket/models"], "only gs:// URLs and local paths are supported"),
+    (["--push-to", "gs://"], "gs:// needs a bucket"),
+])
+def test_bad_options_are_rejected_with_one_line(tmp_path, capsys, args, message):
+    status = cli.main(["run", "--data-dir", str(tmp_path), "--output-dir", str(tmp_path), *args])
+    error = capsys.readouterr().err.strip()
+    assert status == 2
+    assert error.startswith("recsys: error: ") and message in error and "\n" not in error
+
+
+def test_unknown_dataset_name_is_refused_by_the_parser(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["run", "--dataset", "ml-5"])
+    assert exit_info.value.code == 2
+    assert "invalid choice: 'ml-5'" in capsys.readouterr().err
+
+
+def test_every_command_parses_without_importing_tensorflow():
+    code = ("import sys; from recsys import cli; p = cli.build_parser(); "
+            "[p.parse_args([c, '--help']) for c in ()]; "
+            "commands = p._subparsers._group_actions[0].choices; "
+            "assert {'run', 'compile', 'submit', 'query', 'serving-config', 'serve', 'ui', "
+            "'benchmark', 'bench-scale', 'bench-serve', 'synth'} <= set(commands), commands; "
+            "p.parse_args(['benchmark', '--data-dir', 'd', '--output', 'o.json']); "
+            "assert 'tensorflow' not in sys.modules, 'the parser imported tensorflow'")
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -1,0 +1,213 @@
+"""The REST and gRPC requests `recsys query` builds are what the exported signatures accept.
+
+A tiny SavedModel with trainer/export.py's signature names and input specs echoes its inputs,
+so every assertion pins down how ids travel; small TF Serving stand-ins (REST and gRPC, on
+loopback) run the same conversion TF Serving does, to test the CLI end to end.
+"""
+
+import http.server
+import inspect
+import json
+import threading
+from concurrent import futures
+
+import grpc
+import numpy as np
+import pytest
+import tensorflow as tf
+from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+
+from recsys import cli
+from recsys.serving import client as serving_client
+from recsys.serving.client import Query
+from trainer import export
+
+MODEL = "retrieval"
+
+
+class EchoModel(tf.Module):
+    @tf.function(input_signature=[export.STRING_BATCH, export.STRING_LIST, export.STRING_LIST])
+    def recommend(self, user_id, history, exclude_movie_ids):
+        ids = tf.concat([user_id[:, None], history, exclude_movie_ids], axis=1)
+        return {"movie_ids": ids, "scores": tf.cast(tf.strings.length(ids), tf.float32)}
+
+    @tf.function(input_signature=[export.STRING_BATCH, export.STRING_BATCH])
+    def predict_rating(self, user_id, movie_id):
+        rating = tf.strings.to_number(user_id) + tf.strings.to_number(movie_id) / 1000
+        return {"predicted_rating": rating}
+
+    @tf.function(input_signature=[export.STRING_BATCH])
+    def similar_items(self, movie_id):
+        return {"movie_ids": tf.stack([movie_id, movie_id], 1), "scores": tf.ones([1, 2]),
+                "known": tf.equal(movie_id, "50")}
+
+    @tf.function(input_signature=[export.STRING_BATCH])
+    def item_embeddings(self, movie_id):
+        value = tf.strings.to_number(movie_id)
+        return {"embedding": tf.stack([value, -value], 1), "known": tf.ones_like(value) > 0}
+
+
+@pytest.fixture(scope="module")
+def signatures(tmp_path_factory):
+    module = EchoModel()
+    path = str(tmp_path_factory.mktemp("model") / "1")
+    tf.saved_model.save(module, path, signatures={
+        name: getattr(module, name).get_concrete_function()
+        for name in serving_client.SIGNATURE_INPUTS})
+    return tf.saved_model.load(path).signatures
+
+
+def _call(signatures, name: str, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """What TF Serving does with converted inputs: call the signature by input name."""
+    function = signatures[name]
+    specs = function.structured_input_signature[1]
+    assert set(inputs) == set(specs)
+    return {k: v.numpy() for k, v in function(
+        **{k: tf.constant(v, specs[k].dtype) for k, v in inputs.items()}).items()}
+
+
+def _rest_to_tensors(body: dict) -> tuple[str, dict[str, np.ndarray]]:
+    """TF Serving's row format: each named input stacked across instances."""
+    instances = body["instances"]
+    names = instances[0].keys()
+    return body["signature_name"], {n: np.array([i[n] for i in instances]) for n in names}
+
+
+def _rest_response(signature: str, outputs: dict[str, np.ndarray]) -> dict:
+    """TF Serving's row-format answer (a lone output loses its name)."""
+    rows = [{k: serving_client._jsonable(v[i]) for k, v in outputs.items()}
+            for i in range(len(next(iter(outputs.values()))))]
+    if len(outputs) == 1:
+        rows = [next(iter(row.values())) for row in rows]
+    return {"predictions": rows}
+
+
+QUERIES = {
+    "recommend": (Query("recommend", user_id="42", history=("50", "181"),
+                        exclude_movie_ids=("1",)),
+                  {"movie_ids": ["42", "50", "181", "1"], "scores": [2.0, 2.0, 3.0, 1.0]}),
+    "new_user": (Query("recommend", user_id="9999"),
+                 {"movie_ids": ["9999", "", ""], "scores": [4.0, 0.0, 0.0]}),
+    "predict_rating": (Query("predict_rating", user_id="42", movie_id="50"),
+                       {"predicted_rating": pytest.approx(42.05)}),
+    "similar_items": (Query("similar_items", movie_id="50"),
+                      {"movie_ids": ["50", "50"], "scores": [1.0, 1.0], "known": True}),
+    "item_embeddings": (Query("item_embeddings", movie_id="7"),
+                        {"embedding": [7.0, -7.0], "known": True}),
+}
+
+
+def test_signature_inputs_match_the_export():
+    """The client's input names are the exported functions' argument names."""
+    module = export.ServingModule
+    functions = {"recommend": module.recommend.python_function,
+                 "predict_rating": module._predict_rating,
+                 "similar_items": module.similar_items.python_function,
+                 "item_embeddings": module.item_embeddings.python_function}
+    for name, function in functions.items():
+        arguments = tuple(inspect.signature(function).parameters)[1:]
+        assert arguments == serving_client.SIGNATURE_INPUTS[name], name
+
+
+@pytest.mark.parametrize("case", QUERIES)
+def test_rest_body_is_accepted(signatures, case):
+    query, expected = QUERIES[case]
+    body = json.loads(json.dumps(serving_client.build_rest_request(query)))  # over the wire
+    signature, inputs = _rest_to_tensors(body)
+    assert signature == query.signature
+    outputs = _call(signatures, signature, inputs)
+    answer = json.loads(json.dumps(_rest_response(signature, outputs)))
+    assert serving_client.parse_rest_response(signature, answer) == expected
+
+
+@pytest.mark.parametrize("case", QUERIES)
+def test_grpc_request_is_accepted(signatures, case):
+    query, expected = QUERIES[case]
+    request = predict_pb2.PredictRequest.FromString(
+        serving_client.build_grpc_request(MODEL, query).SerializeToString())
+    assert (request.model_spec.name, request.model_spec.signature_name) == (MODEL, query.signature)
+    outputs = _call(signatures, query.signature,
+                    {k: tf.make_ndarray(v) for k, v in request.inputs.items()})
+    response = predict_pb2.PredictResponse()
+    for name, value in outputs.items():
+        response.outputs[name].CopyFrom(tf.make_tensor_proto(value))
+    assert serving_client.parse_grpc_response(response) == expected
+
+
+def test_rest_error_body_is_raised():
+    with pytest.raises(serving_client.ServingError, match="Servable not found"):
+        serving_client.parse_rest_response("recommend", {"error": "Servable not found"})
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--model", MODEL], "give --user, --movie or both"),
+    (["--model", MODEL, "--movie", "1", "--signature", "recommend"], "needs user_id"),
+])
+def test_query_argument_errors(capsys, args, message):
+    assert cli.main(["query", "--url", "http://127.0.0.1:1", *args]) == 2
+    assert message in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def rest_server(signatures):
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - http.server's naming
+            if self.path != f"/v1/models/{MODEL}:predict":
+                return self._reply(404, {"error": f"Servable not found for {self.path}"})
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            signature, inputs = _rest_to_tensors(body)
+            self._reply(200, _rest_response(signature, _call(signatures, signature, inputs)))
+
+        def _reply(self, status, body):
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def grpc_target(signatures):
+    class Servicer(prediction_service_pb2_grpc.PredictionServiceServicer):
+        def Predict(self, request, context):  # noqa: N802 - the gRPC method name
+            outputs = _call(signatures, request.model_spec.signature_name,
+                            {k: tf.make_ndarray(v) for k, v in request.inputs.items()})
+            response = predict_pb2.PredictResponse()
+            for name, value in outputs.items():
+                response.outputs[name].CopyFrom(tf.make_tensor_proto(value))
+            return response
+
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(Servicer(), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    yield f"127.0.0.1:{port}"
+    server.stop(None)
+
+
+def test_query_over_rest(rest_server, capsys):
+    args = ["query", "--url", rest_server, "--model", MODEL, "--user", "42",
+            "--history", "50,181", "--exclude", "1"]
+    assert cli.main(args) == 0
+    assert json.loads(capsys.readouterr().out) == QUERIES["recommend"][1]
+    assert cli.main(["query", "--url", rest_server, "--model", MODEL, "--user", "42",
+                     "--movie", "50"]) == 0
+    assert json.loads(capsys.readouterr().out) == QUERIES["predict_rating"][1]
+
+
+def test_query_over_rest_unknown_model(rest_server, capsys):
+    assert cli.main(["query", "--url", rest_server, "--model", "nope", "--user", "1"]) == 2
+    assert "Servable not found" in capsys.readouterr().err
+
+
+def test_query_over_grpc(grpc_target, capsys):
+    assert cli.main(["query", "--grpc", grpc_target, "--model", MODEL, "--movie", "50"]) == 0
+    assert json.loads(capsys.readouterr().out) == QUERIES["similar_items"][1]

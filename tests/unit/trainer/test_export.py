@@ -1,0 +1,267 @@
+"""Every serving signature of all five models, on a tiny real Transform output; and the
+sequential model's TFLite top-K against its SavedModel."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import types
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_transform as tft
+import tensorflow_transform.beam as tft_beam
+from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io, schema_utils
+
+from contract import features as F
+from contract.catalogue import MODEL_NAMES, Kind
+from contract.keys import MOVIE_GROUPS, USER_GROUPS
+from tests.fixtures.raw_features import RAW_SPEC
+from trainer import data, tflite
+from trainer.config import config_with_overrides
+from trainer.export import ServingModule, export
+from trainer.models.registry import build_model
+
+TOP_K = 10
+NUM_MOVIES = 14
+GENRES = ("Drama", "Comedy", "Action")
+
+
+def _raw_rows() -> list[dict]:
+    """6 users x 10 events over NUM_MOVIES movies; each event carries the user's history."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for user in range(6):
+        movies = rng.choice(NUM_MOVIES, 10, replace=False)
+        for step, movie in enumerate(movies):
+            rows.append({
+                F.USER_ID: [f"u{user}"], F.MOVIE_ID: [f"m{movie}"],
+                F.RATING: [float(1 + (user + movie) % 5)], F.TIMESTAMP: [1000 * user + step],
+                F.TITLE: [f"title {movie}"], F.YEAR: [1980 + movie], F.GENRES: [
+                    GENRES[movie % 3]], F.GENDER: ["MF"[user % 2]], F.AGE: [20 + 5 * user],
+                F.OCCUPATION: ["writer"], F.HISTORY: [f"m{m}" for m in movies[:step]],
+            })
+    return rows
+
+
+def _batch(rows: list[dict]) -> dict[str, tf.Tensor]:
+    """Transformed instance dicts -> {name: [N, ...]}, floats as float32 as in the pipeline."""
+    columns = {name: np.stack([np.asarray(r[name]) for r in rows]) for name in rows[0]}
+    return {name: tf.constant(v.astype(np.float32) if v.dtype == np.float64 else v)
+            for name, v in columns.items()}
+
+
+@pytest.fixture(scope="module")
+def transformed() -> tuple[tf.data.Dataset, tft.TFTransformOutput]:
+    """(batches of transformed training features, the TFTransformOutput)."""
+    metadata = dataset_metadata.DatasetMetadata(schema_utils.schema_from_feature_spec(RAW_SPEC))
+    out = tempfile.mkdtemp()
+    with tempfile.TemporaryDirectory() as tmp, tft_beam.Context(temp_dir=tmp):
+        from transform.preprocessing import preprocessing_fn
+
+        (rows, _), transform_fn = (_raw_rows(), metadata) | tft_beam.AnalyzeAndTransformDataset(
+            preprocessing_fn)
+        _ = transform_fn | tft_beam.WriteTransformFn(out)
+    # The Transform component also writes the raw schema: serving parses raw features with it.
+    metadata_io.write_metadata(metadata, os.path.join(out, tft.TFTransformOutput.RAW_METADATA_DIR))
+    return tf.data.Dataset.from_tensor_slices(_batch(rows)).batch(16), tft.TFTransformOutput(out)
+
+
+def _export(name: str, transformed, export_dir: str, **overrides: str):
+    """Trains a tiny `name` for one epoch, exports it; (model, catalogue, loaded SavedModel)."""
+    batches, tft_output = transformed
+    vocab = data.vocab_sizes(tft_output)
+    tables = data.training_tables(batches, vocab)
+    config = config_with_overrides(name, {"embedding_dim": "8", "epochs": "1", **overrides})
+    model = build_model(name, vocab, config, tables.catalogue, tables.movie_counts)
+    model.fit(batches, epochs=1, verbose=0)
+    export(ServingModule(model, tft_output, tables.catalogue, tables.users, TOP_K, tables.seen),
+           export_dir)
+    return model, tables.catalogue, tf.saved_model.load(export_dir)
+
+
+def _strings(rows: list[list[str]]) -> tf.Tensor:
+    return tf.constant(rows, tf.string)
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_every_signature(name, transformed, tmp_path) -> None:
+    model, _, loaded = _export(name, transformed, str(tmp_path))
+    signatures = loaded.signatures
+    expected = {"serving_default", "recommend", "serving_tf_example", "item_embeddings",
+                "similar_items", "score_features"} | (
+                    {"predict_rating"} if model.kind == Kind.RATING else set())
+    assert set(signatures) == expected
+
+    # recommend: a known user with exclusions, an unknown one with a given history.
+    excluded = ["m0", "m1", "nonexistent"]
+    out = signatures["recommend"](
+        user_id=tf.constant(["u1", "nobody"]),
+        history=_strings([["", ""], ["m2", "m3"]]),
+        exclude_movie_ids=_strings([excluded, ["", "", ""]]))
+    assert out["movie_ids"].shape == (2, TOP_K) and out["movie_ids"].dtype == tf.string
+    assert out["scores"].shape == (2, TOP_K) and out["scores"].dtype == tf.float32
+    assert not set(excluded) & {m.decode() for m in out["movie_ids"][0].numpy()}
+    assert len(set(out["movie_ids"][1].numpy())) == TOP_K  # unknown user: still 10 movies
+
+    raw = tf.train.Example()
+    for feature, value in ((F.USER_ID, b"u2"), (F.MOVIE_ID, b"m4"), (F.GENDER, b"F"),
+                           (F.OCCUPATION, b"writer"), (F.TITLE, b"t")):
+        raw.features.feature[feature].bytes_list.value.append(value)
+    for feature, value in ((F.TIMESTAMP, 5), (F.YEAR, 1990), (F.AGE, 30)):
+        raw.features.feature[feature].int64_list.value.append(value)
+    by_example = signatures["serving_tf_example"](examples=tf.constant([raw.SerializeToString()]))
+    assert by_example["movie_ids"].shape == (1, TOP_K)
+
+    if model.kind == Kind.RATING:
+        ratings = signatures["predict_rating"](
+            user_id=tf.constant(["u1", "nobody", "u2"]),
+            movie_id=tf.constant(["m4", "m5", "unknown movie"]))["predicted_rating"]
+        assert ratings.shape == (3,) and ratings.dtype == tf.float32
+        assert np.all((ratings.numpy() > 0) & (ratings.numpy() < 6))
+        assert by_example["predicted_rating"].shape == (1,)
+        default = signatures["serving_default"](
+            user_id=tf.constant(["u1"]), movie_id=tf.constant(["m4"]))
+        np.testing.assert_allclose(default["predicted_rating"], ratings[:1], rtol=1e-5)
+    else:
+        default = signatures["serving_default"](
+            user_id=tf.constant(["u1"]), history=_strings([[""]]),
+            exclude_movie_ids=_strings([excluded]))
+        np.testing.assert_array_equal(default["movie_ids"], out["movie_ids"][:1])
+
+    vectors = signatures["item_embeddings"](movie_id=tf.constant(["m4", "unknown movie"]))
+    assert vectors["known"].numpy().tolist() == [True, False]
+    norms = np.linalg.norm(vectors["embedding"].numpy(), axis=1)
+    np.testing.assert_allclose(norms, [1.0, 0.0], atol=1e-5)
+
+    similar = signatures["similar_items"](movie_id=tf.constant(["m4", "unknown movie"]))
+    assert similar["movie_ids"].shape == (2, TOP_K)
+    assert b"m4" not in similar["movie_ids"][0].numpy()
+    assert similar["known"].numpy().tolist() == [True, False]
+    _, tft_output = transformed
+    popular = tft_output.vocabulary_by_name(F.MOVIE_VOCAB)[:TOP_K]
+    assert similar["movie_ids"][1].numpy().tolist() == list(popular)  # popularity fallback
+    np.testing.assert_array_equal(similar["scores"][1], np.zeros(TOP_K))
+
+
+def test_tflite_top_k_matches_the_saved_model(transformed, tmp_path) -> None:
+    model, catalogue, loaded = _export("sequential", transformed, str(tmp_path))
+    _, tft_output = transformed
+    with open(tflite.write(model, catalogue, tft_output, str(tmp_path), TOP_K), "rb") as handle:
+        tflite_model = handle.read()
+    movie_ids = (tmp_path / tflite.EXTRA_DIR / tflite.MOVIE_IDS_FILE).read_text().split()
+
+    histories = [["m1", "m2", "m3"], ["m7"], ["m5", "m0", "m9", "m12", "m4"]]
+    width = max(len(h) for h in histories)
+    padded = _strings([[""] * (width - len(h)) + h for h in histories])
+    saved = loaded.signatures["recommend"](
+        user_id=tf.constant([""] * len(histories)), history=padded,
+        exclude_movie_ids=_strings([[""]] * len(histories)))
+    index_of = {movie: i + 1 for i, movie in enumerate(movie_ids)}  # history_index = index + 1
+    history_index = np.zeros((len(histories), F.HISTORY_LENGTH), np.int64)
+    for row, history in enumerate(histories):
+        history_index[row, F.HISTORY_LENGTH - len(history):] = [index_of[m] for m in history]
+    lite = tflite.top_k(tflite_model, history_index)
+    lite_ids = [[movie_ids[i] for i in row] for row in lite["movie_index"]]
+    assert lite_ids == [[m.decode() for m in row] for row in saved["movie_ids"].numpy()]
+    np.testing.assert_allclose(lite["scores"], saved["scores"], atol=1e-5)
+
+
+# -- score_features: the signature /explain computes Shapley values with ---------------------
+@pytest.fixture(scope="module")
+def exported(transformed, tmp_path_factory):
+    """name -> (model, export dir, loaded SavedModel), each trained and exported once."""
+    cache = {}
+
+    def get(name: str):
+        if name not in cache:
+            export_dir = str(tmp_path_factory.mktemp(name))
+            model, _, loaded = _export(name, transformed, export_dir)
+            cache[name] = model, export_dir, loaded
+        return cache[name]
+
+    return get
+
+
+def _score_features(signatures, user_ids, movie_ids, user_reset=None, history_keep=None,
+                    movie_reset=None) -> dict[str, np.ndarray]:
+    """score_features with nothing reset unless given."""
+    users, movies = len(user_ids), len(movie_ids)
+    out = signatures["score_features"](
+        user_id=tf.constant(user_ids), movie_id=tf.constant(movie_ids),
+        user_reset=tf.constant(np.zeros((users, len(USER_GROUPS)), bool)
+                               if user_reset is None else user_reset),
+        history_keep=tf.constant(np.ones((users, F.HISTORY_LENGTH), bool)
+                                 if history_keep is None else history_keep),
+        movie_reset=tf.constant(np.zeros((movies, len(MOVIE_GROUPS)), bool)
+                                if movie_reset is None else movie_reset))
+    return {name: value.numpy() for name, value in out.items()}
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_score_features_scores_pairs_as_the_other_signatures_do(name, exported,
+                                                                transformed) -> None:
+    model, _, loaded = exported(name)
+    signatures = loaded.signatures
+    out = _score_features(signatures, ["u1", "nobody"], ["m4", "m5", "unknown movie"])
+    assert out["scores"].shape == (2, 3) and out["scores"].dtype == np.float32
+    assert out["user_known"].tolist() == [True, False]
+    assert out["movie_known"].tolist() == [True, True, False]
+    history = [m.decode() for m in out["history_movie_ids"][0]]
+    assert len(history) == F.HISTORY_LENGTH and history[-1] and not history[0]  # newest last
+    assert set(out["history_movie_ids"][1].tolist()) == {b""}  # unknown user: no history
+
+    if model.kind == Kind.RATING:  # the predicted rating of each pair
+        rating = signatures["predict_rating"](user_id=tf.constant(["u1", "u1"]),
+                                              movie_id=tf.constant(["m4", "m5"]))
+        np.testing.assert_allclose(out["scores"][0, :2], rating["predicted_rating"], rtol=1e-5)
+    else:  # recommend's score of the movie, with every other movie excluded
+        _, tft_output = transformed
+        others = [m.decode() for m in tft_output.vocabulary_by_name(F.MOVIE_VOCAB) if m != b"m4"]
+        top = signatures["recommend"](user_id=tf.constant(["u1"]), history=_strings([[""]]),
+                                      exclude_movie_ids=_strings([others]))
+        assert top["movie_ids"][0, 0].numpy() == b"m4"
+        np.testing.assert_allclose(out["scores"][0, 0], top["scores"][0, 0], rtol=1e-5)
+
+    # An unknown movie is scored as a known one with every movie feature reset.
+    reset = _score_features(signatures, ["u1"], ["m4"],
+                            movie_reset=np.ones((1, len(MOVIE_GROUPS)), bool))
+    np.testing.assert_allclose(reset["scores"][0, 0], out["scores"][0, 2], rtol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["retrieval", "mf", "hybrid"])
+def test_explain_shapley_values_add_up_and_unused_features_get_zero(name, exported) -> None:
+    from recsys.serving import explain
+    from recsys.serving.backends import InProcessBackend
+    from recsys.serving.catalogue import Movie
+    from recsys.serving.registry import LoadedModel
+
+    assert (explain.USER_GROUPS, explain.MOVIE_GROUPS) == (USER_GROUPS, MOVIE_GROUPS)
+    _, export_dir, loaded = exported(name)
+    movies = {f"m{i}": Movie(f"m{i}", f"title {i}", 1980 + i, (GENRES[i % 3],), 1)
+              for i in range(NUM_MOVIES)}
+    users = {f"u{u}": {"gender": "MF"[u % 2], "age": 20 + 5 * u, "occupation": "writer"}
+             for u in range(6)}
+    served = LoadedModel(name, 1, export_dir, InProcessBackend(export_dir), 0.0)
+    catalogue = types.SimpleNamespace(movies=movies, users=users)  # what explain reads
+    body = explain.explain(served, catalogue, "u1", "m4")
+
+    assert "Shapley" in body["method"] and "score_features" in body["method"]
+    contributions = {c["feature"]: c["contribution"] for c in body["contributions"]
+                     if c["feature"] != "history"}
+    history = [c for c in body["contributions"] if c["feature"] == "history"]
+    assert len(history) == explain.HISTORY_PLAYERS and "earlier history" in contributions
+    total = sum(c["contribution"] for c in body["contributions"])
+    assert total == pytest.approx(body["score"] - body["baseline_score"], abs=1e-5)
+    stored = _score_features(loaded.signatures, ["u1"], ["m4"])["scores"][0, 0]
+    assert body["score"] == pytest.approx(float(stored), abs=1e-5)
+    by_value = {c["feature"]: c["value"] for c in body["contributions"]}
+    assert by_value["genres"] == "Comedy" and by_value["year"] == 1984
+    assert by_value["gender"] == "F" and by_value["age"] == 25
+    if name == "hybrid":  # reads genres and year: resetting them changes the score
+        assert contributions["genres"] != 0 and contributions["year"] != 0
+    else:  # ids only: every other feature is exactly 0
+        unused = [c for c in body["contributions"]
+                  if c["feature"] not in ("user_id", "movie_id")]
+        assert all(c["contribution"] == 0.0 for c in unused), unused
