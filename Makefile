@@ -1,5 +1,5 @@
 # Developer entry points; each is a thin wrapper around one documented command.
-.PHONY: setup setup-benchmark test test-fast lint image push-image
+.PHONY: setup setup-benchmark system-tools test test-fast serving-configs lint image push-image
 
 setup:  ## create .venv/ from the pinned lock file (idempotent)
 	bash scripts/setup.sh
@@ -7,14 +7,27 @@ setup:  ## create .venv/ from the pinned lock file (idempotent)
 setup-benchmark: setup  ## add the optional peers of `recsys benchmark` (implicit, surprise)
 	.venv/bin/python -m pip install -q --no-deps --only-binary=:all: -r requirements/benchmark.txt
 
+system-tools:  ## Debian packages the tests use (chromium, chromium-driver, wrk)
+	bash scripts/install-system-tools.sh
+
 test:  ## the full test suite, as CI runs it
 	.venv/bin/python -m pytest
 
 test-fast:  ## everything but the end-to-end pipeline runs
 	.venv/bin/python -m pytest -m "not e2e"
 
-lint:
+# TF Serving's model list of each Kubernetes target, from the model catalogue.
+serving-configs:  ## regenerate k8s_serving/*/models.config (after adding a model)
+	.venv/bin/recsys serving-config --base-path gs://my-models-bucket/recsys/serving \
+	    --output k8s_serving/base/models.config
+	.venv/bin/recsys serving-config --base-path gs://recsys-dev-models/recsys/serving \
+	    --output k8s_serving/overlays/dev/models.config
+	.venv/bin/recsys serving-config --base-path gs://recsys-prod-models/recsys/serving \
+	    --output k8s_serving/overlays/prod/models.config
+
+lint:  ## ruff, and the layer contract in pyproject.toml (import-linter)
 	.venv/bin/ruff check .
+	.venv/bin/lint-imports
 
 # The pipeline image, e.g. make image IMAGE=us-central1-docker.pkg.dev/PROJECT/recsys/pipeline:0.1.0
 IMAGE ?= recsys-pipeline:dev

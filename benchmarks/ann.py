@@ -1,4 +1,5 @@
-"""ANN (faiss IVF, `recsys.ann.IvfIndex`) against exact brute force at large catalogue sizes.
+"""ANN (faiss IVF, `recsys.serving.ann.IvfIndex`) against exact brute force at large catalogue
+sizes.
 
 Candidates and queries are synthetic but *clustered*, not i.i.d. Gaussian: i.i.d. Gaussian
 vectors in 64 dimensions have almost no neighbourhood structure (every candidate is nearly as

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from benchmarks import run_peers
 from contract import catalogue, splits
 from pipeline import local_runner
 from pipeline.configs import PipelineSettings
@@ -85,8 +86,6 @@ def run(data_dir: str, hparams: dict[str, dict[str, str]], work_dir: str | None 
 
     `execute` runs one pipeline (the command line passes one that shows progress).
     """
-    from benchmarks import run_peers
-
     data_dir = os.path.abspath(data_dir)
     runs = protocol_runs(data_dir)
     models: dict[str, dict[str, Any]] = {}

@@ -33,6 +33,7 @@ from typing import Any
 import psutil
 
 from recsys.data import synth
+from recsys.inspection import run_summary
 
 # (ratings, users, movies) of ML-1M and ML-25M; other sizes follow the power law through them.
 ML_1M = (1_000_209, 6_040, 3_706)
@@ -201,8 +202,6 @@ def component_figures(metadata_path: str, sampler: TreeMemorySampler, ratings: i
 def _executions(metadata_path: str) -> list[tuple[str, str, float, float, int | None]]:
     """(node, state, start and end in epoch s, Trainer epochs) of each node of the latest run,
     in execution order; LocalDagRunner runs one node at a time."""
-    from recsys.inspection import run_summary
-
     store = run_summary.open_store(metadata_path)
     results = {result.node: result for result in run_summary.latest_run(store)}
     if not results:  # the run stopped before its first node

@@ -23,6 +23,10 @@ import tempfile
 import time
 import urllib.request
 
+from recsys.serving import catalogue
+from recsys.serving.backends import InProcessBackend
+from recsys.serving.registry import latest_versions
+
 SAMPLE = 300  # distinct ids per endpoint, so no answer is trivially repeated
 _DONE = """
 done = function(summary, latency, requests)
@@ -38,8 +42,6 @@ end
 
 
 def endpoints(data_dir: str) -> dict[str, list[str]]:
-    from recsys.serving import catalogue
-
     data = catalogue.load(data_dir)
     rng = random.Random(0)
     users = rng.sample(sorted(data.users), min(SAMPLE, len(data.users)))
@@ -115,9 +117,6 @@ def _wrk(port: int, paths: list[str], clients: int, duration: int) -> dict:
 
 def _in_process(models_dir: str, calls: int = 300) -> dict:
     """Latency of one serving_default call per model, in this process, batch of one."""
-    from recsys.serving.backends import InProcessBackend
-    from recsys.serving.registry import latest_versions
-
     timings = {}
     for name, _version, path in latest_versions(models_dir):
         backend = InProcessBackend(path)

@@ -36,7 +36,7 @@ def _add_benchmark(commands: argparse._SubParsersAction, parent: argparse.Argume
 
 def _benchmark(args: argparse.Namespace) -> int:
     hparams = common.hyper_parameters(args.hparam)
-    from benchmarks import quality, run_peers
+    from benchmarks import quality, run_peers  # TensorFlow: after the argument checks
 
     started = time.monotonic()
 
@@ -88,7 +88,7 @@ def _add_bench_scale(commands: argparse._SubParsersAction,
 
 
 def _bench_scale(args: argparse.Namespace) -> int:
-    from benchmarks import scale
+    from benchmarks import scale  # TensorFlow and ML Metadata: only for this command
 
     try:
         sizes = scale.parse_sizes(args.sizes)
@@ -122,7 +122,7 @@ def _add_bench_serve(commands: argparse._SubParsersAction,
 
 
 def _bench_serve(args: argparse.Namespace) -> int:
-    from benchmarks import serving
+    from benchmarks import serving  # TensorFlow and FastAPI: only for this command
 
     try:
         clients = [int(c) for c in args.clients.split(",") if c.strip()]

@@ -14,17 +14,23 @@ import os
 import re
 import sys
 import traceback
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
 from rich.console import Console
 from rich.table import Table
 
+from components.data_gate.errors import DataValidationError
+from components.movielens_example_gen.errors import InputDataError
 from contract import catalogue, splits
 from contract.gates import Gate
+from recsys.data.datasets import DownloadError
+from recsys.data.synth import SynthError
+from recsys.serving.client import ServingError
+from recsys.serving.registry import SetupError
+from trainer.config import config_with_overrides, parse_hparam_flags
 
-Handler = Callable[[argparse.Namespace], int]
 EXIT_USAGE = 2  # a problem the user can fix: bad input, arguments or environment
 LOG_DIR = "logs"
 # Errors raised inside Beam workers reach us wrapped (RuntimeError and the like) whose text
@@ -45,41 +51,35 @@ class LoggedFailure(Exception):
         self.log_path = log_path
 
 
-def _terminal(stream: TextIO) -> Console:
-    interactive = stream.isatty() if hasattr(stream, "isatty") else False
-    # Off a terminal (logs, CI, tests) rich would wrap tables at 80 columns.
-    return Console(file=stream, width=None if interactive else 160, highlight=False)
+def _terminal(stream: TextIO | None = None, stderr: bool = False) -> Console:
+    """A console on `stream` (None: sys.stdout or sys.stderr as they are at each write). Lines
+    are never wrapped; off a terminal (logs, CI, pipes) tables get 160 columns, not 80."""
+    shown = stream or (sys.stderr if stderr else sys.stdout)
+    interactive = shown.isatty() if hasattr(shown, "isatty") else False
+    return Console(file=stream, stderr=stderr, width=None if interactive else 160,
+                   highlight=False, soft_wrap=True)
 
 
 # What the user reads. While a run's output goes to its log file these point at the terminal.
-console = Console(highlight=False)
-error_console = Console(stderr=True, highlight=False)
+console = _terminal()
+error_console = _terminal(stderr=True)
 
 
 def print_error(message: str) -> None:
-    error_console.print(f"recsys: error: {message}", markup=False, soft_wrap=True)
+    error_console.print(f"recsys: error: {message}", markup=False)
 
 
 # -- errors ------------------------------------------------------------------------------------
-def user_error_types() -> tuple[type[BaseException], ...]:
-    """Exception types whose message is meant for the user as it stands."""
-    from components.data_gate.errors import DataValidationError
-    from components.movielens_example_gen.errors import InputDataError
-    from recsys.data.datasets import DownloadError
-    from recsys.data.synth import SynthError
-    from recsys.serving.client import ServingError
-    from recsys.serving.registry import SetupError
-
-    return (CliError, catalogue.UnknownModel, InputDataError, DataValidationError,
-            DownloadError, SynthError, ServingError, SetupError)
+# Exception types whose message is meant for the user as it stands.
+USER_ERRORS = (CliError, catalogue.UnknownModel, InputDataError, DataValidationError,
+               DownloadError, SynthError, ServingError, SetupError)
 
 
 def user_error_message(error: BaseException) -> str | None:
     """The message of the user error inside `error` (or its causes), or None."""
-    known = user_error_types()
     seen: BaseException | None = error
     while seen is not None:
-        if isinstance(seen, known):
+        if isinstance(seen, USER_ERRORS):
             return str(seen)
         match = _WRAPPED_ERROR.search(str(seen))
         if match:
@@ -236,8 +236,6 @@ def model_names(text: str) -> tuple[str, ...]:
 def hyper_parameters(flags: Sequence[str]) -> dict[str, dict[str, str]]:
     """--hparam flags per model, each checked against the model's config class now (not hours
     later in its Trainer)."""
-    from trainer.config import config_with_overrides, parse_hparam_flags
-
     try:
         hparams = parse_hparam_flags(flags)
         for name, overrides in hparams.items():
@@ -286,7 +284,9 @@ def pipeline_options(args: argparse.Namespace) -> dict[str, Any]:
 def execute_pipeline(settings: Any) -> None:
     """Runs a local pipeline (PipelineSettings.local), printing each node's state as ML
     Metadata records it."""
-    from pipeline import local_runner  # TensorFlow and TFX: after the arguments are checked
+    # Imported here, not at the top: TensorFlow and TFX load only once the arguments are checked
+    # (`recsys --help` and argument errors stay instant).
+    from pipeline import local_runner
     from recsys.inspection import progress
 
     def show(update: progress.NodeUpdate) -> None:

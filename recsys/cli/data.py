@@ -9,6 +9,7 @@ import argparse
 import time
 
 from recsys.cli import common
+from recsys.data import synth
 
 
 def register(commands: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> None:
@@ -27,8 +28,6 @@ def register(commands: argparse._SubParsersAction, parent: argparse.ArgumentPars
 
 
 def _synth(args: argparse.Namespace) -> int:
-    from recsys.data import synth
-
     started = time.monotonic()
     summary = synth.write_dataset(args.output_dir, args.users, args.movies, args.ratings,
                                   args.seed, args.min_ratings_per_user)

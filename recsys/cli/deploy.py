@@ -14,6 +14,7 @@ import re
 from typing import Any
 
 from contract import catalogue
+from pipeline import configs
 from recsys.cli import common
 from recsys.cli.common import CliError
 from recsys.serving import client as serving_client
@@ -76,7 +77,7 @@ def _add_compile(commands: argparse._SubParsersAction, parent: argparse.Argument
 
 def _compile(args: argparse.Namespace) -> int:
     settings_kwargs = _compile_settings(args)
-    from pipeline import configs, kubeflow_v2_runner  # imports TensorFlow and TFX
+    from pipeline import kubeflow_v2_runner  # TensorFlow and TFX: after the argument checks
 
     if args.beam_runner == kubeflow_v2_runner.DATAFLOW:
         beam_args = kubeflow_v2_runner.dataflow_beam_args(
@@ -124,8 +125,6 @@ _TRAINING_FLAGS = {"project": "--project", "region": "--region", "image": "--ima
 
 def _vertex_training(args: argparse.Namespace):
     """The --trainer-* flags as a configs.VertexTraining, or None without --trainer-workers."""
-    from pipeline import configs  # no TensorFlow
-
     if args.trainer_workers is None:
         for flag, value in (("--trainer-machine-type", args.trainer_machine_type),
                             ("--trainer-accelerator", args.trainer_accelerator),

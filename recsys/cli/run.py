@@ -7,8 +7,10 @@ import argparse
 import os
 import time
 
+from pipeline.configs import PipelineSettings
 from recsys.cli import common
 from recsys.cli.common import CliError
+from recsys.data import datasets
 
 
 def register(commands: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> None:
@@ -16,7 +18,7 @@ def register(commands: argparse._SubParsersAction, parent: argparse.ArgumentPars
                               help="run the pipeline on this machine (LocalDagRunner)")
     source = run.add_mutually_exclusive_group(required=True)
     source.add_argument("--data-dir", help="directory with raw MovieLens files")
-    source.add_argument("--dataset", choices=_dataset_names(),
+    source.add_argument("--dataset", choices=datasets.DATASETS,
                         help="download this GroupLens release into the cache")
     run.add_argument("--output-dir", default="runs/local",
                      help="pipeline root, ML Metadata, pushed models, report and logs "
@@ -30,17 +32,8 @@ def register(commands: argparse._SubParsersAction, parent: argparse.ArgumentPars
     run.set_defaults(handler=_run)
 
 
-def _dataset_names() -> tuple[str, ...]:
-    from recsys.data.datasets import DATASETS
-
-    return DATASETS
-
-
-def settings(args: argparse.Namespace):
+def settings(args: argparse.Namespace) -> PipelineSettings:
     """The run's PipelineSettings, every flag checked before any work starts."""
-    from pipeline.configs import PipelineSettings
-    from recsys.data import datasets
-
     options = common.pipeline_options(args)
     if args.beam_workers < 1:
         raise CliError("--beam-workers must be at least 1")
@@ -72,7 +65,7 @@ def _run(args: argparse.Namespace) -> int:
         common.execute_pipeline(run_settings)
         common.console.print(f"pipeline finished in {time.monotonic() - started:.0f} s")
         print_summary(run_settings.metadata_path)
-        from recsys.inspection import report  # matplotlib: only once the run is done
+        from recsys.inspection import report  # TensorFlow, matplotlib: once the run is done
 
         path = report.write_report(run_settings.metadata_path,
                                    os.path.join(run_settings.output_dir, "report"),
@@ -83,7 +76,7 @@ def _run(args: argparse.Namespace) -> int:
 
 def print_summary(metadata_path: str) -> None:
     """Each model's evaluation, verdict and push location, read back from ML Metadata."""
-    from recsys.inspection import run_summary
+    from recsys.inspection import run_summary  # TensorFlow: once the run is done
 
     results = run_summary.model_results(
         run_summary.latest_run(run_summary.open_store(metadata_path)))

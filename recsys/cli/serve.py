@@ -33,7 +33,7 @@ def register(commands: argparse._SubParsersAction, parent: argparse.ArgumentPars
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from recsys.serving.app import build_app
+    from recsys.serving.app import build_app  # TensorFlow and FastAPI: after the arguments
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     with common.native_output_silenced(args.verbose):  # TensorFlow's start-up lines

@@ -21,6 +21,7 @@ matplotlib.use("Agg")  # no display: files only
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from components.movielens_example_gen import formats  # noqa: E402
 from contract import keys  # noqa: E402
 from recsys.inspection import run_summary  # noqa: E402
 
@@ -96,8 +97,6 @@ def _serving_model(result: run_summary.NodeResult) -> str | None:
 
 def _genres(data_dir: str) -> dict[str, str]:
     """movie id -> primary (first listed) genre."""
-    from components.movielens_example_gen import formats
-
     movies = formats.read_movies(data_dir, formats.detect_layout(data_dir))
     return {movie_id: (m.genres[0] if m.genres else "(none)") for movie_id, m in movies.items()}
 

@@ -7,6 +7,7 @@ bad parameters 422, bodies over the limit 413; a model that cannot answer is 503
 from __future__ import annotations
 
 import importlib.resources
+import os
 from typing import Annotated
 
 from fastapi import Body, FastAPI, Path, Query, Request
@@ -16,6 +17,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from contract import keys
+from recsys.serving import backends, catalogue
 from recsys.serving import explain as explain_module
 from recsys.serving.backends import BackendError
 from recsys.serving.catalogue import Catalogue
@@ -41,10 +43,6 @@ def build_app(models_dir: str, data_dir: str, tf_serving: str | None = None,
               poll_seconds: float = 5.0, start_polling: bool = True) -> FastAPI:
     """The app with the catalogue loaded and every model's latest version in memory (or, with
     `tf_serving`, behind TF Serving's REST API at that URL)."""
-    import os
-
-    from recsys.serving import backends, catalogue
-
     if not os.path.isdir(models_dir):
         raise SetupError(f"--models-dir {models_dir}: no such directory")
     data = catalogue.load(data_dir)  # before the models: loading them freezes the heap

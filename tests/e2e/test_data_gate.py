@@ -18,7 +18,8 @@ from tfx import v1 as tfx
 
 from components.data_gate.component import validation_nodes
 from components.movielens_example_gen.component import MovieLensExampleGen
-from recsys import cli
+from contract import schema
+from recsys.cli import common
 from recsys.inspection import run_summary
 from tests.fixtures.movielens_files import write_ml100k
 
@@ -44,7 +45,7 @@ def _outcome(*args, **kwargs) -> str | None:
     try:
         _run(*args, **kwargs)
     except Exception as error:  # noqa: BLE001 - the CLI's view of any failure
-        return cli.input_error_message(error) or repr(error)
+        return common.user_error_message(error) or repr(error)
     return None
 
 
@@ -148,7 +149,7 @@ def test_values_outside_the_curated_schema_stop_the_run(tmp_path):
     outcome = _outcome(data, tmp_path)
     assert outcome.startswith("data validation failed: split 'train': feature 'gender': "
                               "Unexpected string values (")
-    assert "X" in outcome and "curated schema schema/schema.pbtxt" in outcome
+    assert "X" in outcome and f"curated schema {schema.resolve()}" in outcome
     assert "split 'eval': feature 'gender'" in outcome
 
 

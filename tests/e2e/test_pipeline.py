@@ -9,6 +9,7 @@ import tensorflow as tf
 
 from recsys import cli
 from recsys.inspection import run_summary
+from tests.fixtures.cli_output import run_error
 from tests.fixtures.movielens_files import RATINGS_PER_USER, USERS, write_ml100k
 from tests.fixtures.pipeline_run import MODELS, TINY_TRAINING, pipeline_output
 
@@ -100,16 +101,17 @@ def test_a_bad_row_stops_the_run_with_file_and_line(tmp_path, capsys):
     with open(data_dir / "u.data", "a") as handle:
         handle.write("1\t2\tfive\t880000000\n")
     assert _run(data_dir, tmp_path / "out", "--models", "mf") == 2
-    assert capsys.readouterr().err.strip() == (
-        f"recsys: error: {data_dir / 'u.data'}:13: rating 'five' is not a number")
+    message, log = run_error(capsys.readouterr().err)
+    assert message == f"{data_dir / 'u.data'}:13: rating 'five' is not a number"
+    assert log.parent == tmp_path / "out" / "logs" and "Traceback" in log.read_text()
 
 
 def test_unknown_format_and_missing_file_are_one_line_errors(tmp_path, capsys):
     (tmp_path / "ratings.txt").write_text("1 2 3\n")
     assert _run(tmp_path, tmp_path / "out", "--models", "mf") == 2
-    assert "unknown MovieLens format" in capsys.readouterr().err
+    assert "unknown MovieLens format" in run_error(capsys.readouterr().err)[0]
     data_dir = write_ml100k(tmp_path / "data", users=3, movies=6, ratings_per_user=4)
     os.remove(data_dir / "u.user")
     assert _run(data_dir, tmp_path / "out2", "--models", "mf") == 2
-    assert capsys.readouterr().err.strip().endswith("u.user: missing: a ml-100k dataset needs it "
-                                                    "beside u.data")
+    assert run_error(capsys.readouterr().err)[0].endswith(
+        "u.user: missing: a ml-100k dataset needs it beside u.data")
