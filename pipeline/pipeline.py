@@ -13,7 +13,7 @@ from components import tfma_metrics
 from components.data_gate.component import validation_nodes
 from components.gcs_pusher.component import GcsPusher
 from components.movielens_example_gen.component import MovieLensExampleGen
-from contract import catalogue, keys
+from contract import catalogue, keys, splits
 from contract.features import LABEL
 from contract.gates import Gate
 from pipeline import configs
@@ -33,9 +33,12 @@ def create_pipeline(
     validation, schema, gate = validation_nodes(
         statistics.outputs["statistics"], settings.schema_file, settings.drift_threshold,
         stock_resolver=settings.orchestrator == "vertex")
+    # Vocabularies and statistics over all training data (validation counts as seen data).
     transform = tfx.components.Transform(
         examples=example_gen.outputs["examples"], schema=schema.outputs["schema"],
         preprocessing_fn=configs.PREPROCESSING_FN,
+        splits_config=tfx.proto.SplitsConfig(
+            analyze=[splits.TRAIN, splits.VALIDATION], transform=list(splits.SPLITS)),
         custom_config={keys.CODE_VERSION_KEY: configs.code_version(configs.TRANSFORM_CODE)})
     transform.add_upstream_node(gate)  # never on data the gate stopped
     components = [example_gen, statistics, *validation, transform]
@@ -64,6 +67,9 @@ def _model_branch(name, settings, transform, example_gen) -> list:
         examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
         schema=transform.outputs["post_transform_schema"],
+        train_args=tfx.proto.TrainArgs(splits=[splits.TRAIN]),
+        # The test split for the Trainer's own report, the validation split for its curves.
+        eval_args=tfx.proto.EvalArgs(splits=[splits.EVAL, splits.VALIDATION]),
         custom_config=custom_config,
     ).with_id(f"Trainer.{name}")
     # The baseline: the latest model of the same name that its Evaluator blessed.

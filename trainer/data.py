@@ -71,16 +71,24 @@ class TrainingTables:
     movie_counts: np.ndarray  # [M] training examples of each movie (int64)
 
 
-def training_tables(batches: tf.data.Dataset, vocab: VocabSizes) -> TrainingTables:
-    """All the tables, from ONE pass over the training batches."""
+def training_tables(train_batches: tf.data.Dataset, vocab: VocabSizes,
+                    validation_batches: tf.data.Dataset | None = None) -> TrainingTables:
+    """All the tables, from ONE pass over the training batches (and the validation batches,
+    which count as seen data in the catalogue, the user table and `seen`, not in
+    `movie_counts`: those are the examples the model fits)."""
     catalogue, users, seen = (
         _Catalogue(vocab.movies), _UserTable(vocab.users), _SeenMovies(vocab.users))
-    for batch in batches.as_numpy_iterator():
+    counts = np.zeros(vocab.movies + 1, np.int64)  # + the OOV index
+    for batch in train_batches.as_numpy_iterator():
         for builder in (catalogue, users, seen):
             builder.add(batch)
-    seen_table = seen.result()
-    counts = np.bincount(seen_table.flat_values.numpy(), minlength=vocab.movies)
-    return TrainingTables(catalogue.result(), users.result(), seen_table,
+        counts += np.bincount(np.asarray(batch[F.MOVIE_INDEX]).reshape(-1),
+                              minlength=vocab.movies + 1)
+    if validation_batches is not None:
+        for batch in validation_batches.as_numpy_iterator():
+            for builder in (catalogue, users, seen):
+                builder.add(batch)
+    return TrainingTables(catalogue.result(), users.result(), seen.result(),
                           counts[:vocab.movies])
 
 

@@ -21,7 +21,7 @@ import tensorflow as tf
 import tensorflow_transform as tft
 from tfx import v1 as tfx
 
-from contract import catalogue, topk_metrics
+from contract import catalogue, splits, topk_metrics
 from contract import features as F
 from contract.keys import DISTRIBUTION_ENV, HPARAMS_KEY, METRICS_FILE, MODEL_NAME_KEY, TOP_K
 from trainer import data, evaluation, tflite
@@ -77,8 +77,7 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     config = config_with_overrides(name, fn_args.custom_config.get(HPARAMS_KEY) or {})
     tft_output = tft.TFTransformOutput(fn_args.transform_output)
     trained = train_and_evaluate(
-        name, config, fn_args.train_files, fn_args.eval_files, fn_args.data_accessor, tft_output,
-        strategy)
+        name, config, SplitFiles.of(fn_args), fn_args.data_accessor, tft_output, strategy)
     tables = trained.tables
     with output_dirs(strategy, fn_args.model_run_dir, fn_args.serving_model_dir) as (
             run_dir, serving_dir):
@@ -114,29 +113,50 @@ def output_dirs(strategy: tf.distribute.Strategy, *dirs: str) -> Iterator[tuple[
         yield tuple(os.path.join(scratch, str(i)) for i in range(len(dirs)))
 
 
+@dataclasses.dataclass(frozen=True)
+class SplitFiles:
+    """File patterns of the transformed splits (contract/splits.py) the Trainer reads."""
+
+    train: list[str]
+    validation: list[str]
+    eval: list[str]
+
+    @classmethod
+    def of(cls, fn_args: tfx.components.FnArgs) -> SplitFiles:
+        """From the Trainer's train_args (TRAIN) and eval_args (EVAL, VALIDATION) patterns,
+        TFX's `<uri>/Split-<name>/*` (one per input artifact)."""
+        def of_split(split: str) -> list[str]:
+            return [pattern for pattern in fn_args.eval_files
+                    if os.path.basename(os.path.dirname(pattern)) == f"Split-{split}"]
+
+        return cls(list(fn_args.train_files), of_split(splits.VALIDATION), of_split(splits.EVAL))
+
+
 def train_and_evaluate(
     name: str,
     config: TrainingConfig,
-    train_files: list[str],
-    eval_files: list[str],
+    files: SplitFiles,
     data_accessor: tfx.components.DataAccessor,
     tft_output: tft.TFTransformOutput,
     strategy: tf.distribute.Strategy,
 ) -> TrainedModel:
-    """Builds model `name`, fits it on the transformed train files, evaluates on eval files."""
+    """Builds model `name`, fits it on the train files (its curves on the validation files),
+    evaluates it on the eval files."""
 
-    def batches(files: list[str], batch_size: int = SCAN_BATCH, shuffle: bool = False):
-        return data.dataset(files, data_accessor, tft_output, batch_size, shuffle=shuffle)
+    def batches(patterns: list[str], batch_size: int = SCAN_BATCH, shuffle: bool = False):
+        return data.dataset(patterns, data_accessor, tft_output, batch_size, shuffle=shuffle)
 
     # Same data and config, same model: reruns compare like with like in the Evaluator gate.
     tf.keras.utils.set_random_seed(TRAINING_SEED)
     vocab = data.vocab_sizes(tft_output)
-    tables = data.training_tables(batches(train_files), vocab)
+    validation = batches(files.validation) if files.validation else None
+    tables = data.training_tables(batches(files.train), vocab, validation)
     started = time.monotonic()
     model, curves = fit(name, vocab, config, tables,
-                        batches(train_files, config.batch_size, shuffle=True), strategy)
+                        batches(files.train, config.batch_size, shuffle=True), strategy,
+                        validation)
     train_seconds = time.monotonic() - started
-    metrics = evaluate(model, tables, batches(eval_files))
+    metrics = evaluate(model, tables, batches(files.eval))
     return TrainedModel(model, tables, metrics, curves, train_seconds)
 
 
@@ -147,17 +167,21 @@ def fit(
     tables: data.TrainingTables,
     train_batches: tf.data.Dataset,
     strategy: tf.distribute.Strategy | None = None,
+    validation_batches: tf.data.Dataset | None = None,
 ) -> tuple[RecommenderModel, dict[str, list[float]]]:
     """Builds and compiles model `name` in `strategy`'s scope, fits it for `config.epochs`.
 
     `train_batches` hold global batches ({name: [B, ...]}, B = config.batch_size): under a
     multi-worker strategy every worker passes the same ones and trains on its share of each
-    (`data.shard_by_data`). Returns the model and its training curves (metric -> per epoch).
+    (`data.shard_by_data`). Returns the model and its curves: metric -> per epoch, the
+    validation ones prefixed `val_` when `validation_batches` are given.
     """
     strategy = strategy or tf.distribute.get_strategy()
     with strategy.scope():
         model = build_model(name, vocab, config, tables.catalogue, tables.movie_counts)
-    history = model.fit(data.shard_by_data(train_batches), epochs=config.epochs, verbose=2)
+    validation = None if validation_batches is None else data.shard_by_data(validation_batches)
+    history = model.fit(data.shard_by_data(train_batches), epochs=config.epochs, verbose=2,
+                        validation_data=validation)
     return model, history.history
 
 

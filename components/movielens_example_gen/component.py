@@ -29,7 +29,8 @@ class MovieLensExampleGenSpec(standard_component_specs.FileBasedExampleGenSpec):
 
 
 class MovieLensExampleGen(FileBasedExampleGen):
-    """Reads a raw MovieLens directory into `train`/`eval` tf.Examples (contract/features.py).
+    """Reads a raw MovieLens directory into `train` / `validation` / `eval` tf.Examples
+    (contract/features.py; the splits: contract/splits.py).
 
     A FileBasedExampleGen so that every orchestrator runs its driver (LocalDagRunner through
     DRIVER_CLASS, Vertex through the pre-cache-check hook it adds for this class only): the
@@ -54,10 +55,10 @@ class MovieLensExampleGen(FileBasedExampleGen):
         if not 0.0 <= max_bad_row_fraction <= 1.0:
             raise ValueError(f"max_bad_row_fraction {max_bad_row_fraction} is not in 0..1")
         input_config = utils.make_default_input_config()
+        # Splits come from the protocol (contract/splits.py), not from hash buckets.
         output_config = example_gen_pb2.Output(split_config=example_gen_pb2.SplitConfig(splits=[
-            example_gen_pb2.SplitConfig.Split(name=splits.TRAIN, hash_buckets=1),
-            example_gen_pb2.SplitConfig.Split(name=splits.EVAL, hash_buckets=1),
-        ]))
+            example_gen_pb2.SplitConfig.Split(name=split, hash_buckets=1)
+            for split in splits.SPLITS]))
         spec = MovieLensExampleGenSpec(
             input_base=input_base,
             input_config=input_config,

@@ -137,12 +137,11 @@ class Executor(BaseExampleGenExecutor):
                 _packed_user_examples, sources, protocol, exec_properties[HISTORY_LENGTH_KEY],
                 exec_properties[SEED_KEY], movies, users)
         )
-        train, evaluation = examples | "Split" >> beam.Partition(
-            lambda split_and_example, _: 0 if split_and_example[0] == splits.TRAIN else 1, 2)
-        return {
-            splits.TRAIN: train | "TrainPayload" >> beam.Values(),
-            splits.EVAL: evaluation | "EvalPayload" >> beam.Values(),
-        }
+        parts = examples | "Split" >> beam.Partition(
+            lambda split_and_example, _: splits.SPLITS.index(split_and_example[0]),
+            len(splits.SPLITS))
+        return {split: part | f"{split.capitalize()}Payload" >> beam.Values()
+                for split, part in zip(splits.SPLITS, parts, strict=True)}
 
 
 def _max_fraction(props: dict[str, Any]) -> float:
@@ -290,18 +289,21 @@ def _checked_rating(layout, path, number, line, movies, users) -> formats.Rating
 def assign_splits(
     events: list[tuple[formats.Rating, str | None]], protocol: splits.Protocol, seed: int
 ) -> list[tuple[formats.Rating, str]]:
-    """One user's events in time order, each with its split under `protocol`."""
+    """One user's events in time order, each with its split under `protocol` (TRAIN,
+    VALIDATION or EVAL; see contract/splits.py)."""
     # Pre-split input has two files; line numbers then only break timestamp ties.
     ordered = sorted(events, key=lambda e: splits.event_order_key(
         e[0].timestamp, e[0].line_number))
     if protocol == splits.Protocol.TOPK:
         last = len(ordered) - 1
-        return [(r, splits.EVAL if i == last else splits.TRAIN)
-                for i, (r, _) in enumerate(ordered)]
-    if protocol == splits.Protocol.RATING:
-        return [(r, splits.EVAL if splits.rating_split_is_test(r.line_number, seed)
-                 else splits.TRAIN) for r, _ in ordered]
-    return [(r, split) for r, split in ordered]
+        base = [splits.EVAL if i == last else splits.TRAIN for i in range(len(ordered))]
+    elif protocol == splits.Protocol.RATING:
+        base = [splits.EVAL if splits.rating_split_is_test(r.line_number, seed) else splits.TRAIN
+                for r, _ in ordered]
+    else:
+        base = [split for _, split in ordered]
+    assigned = splits.with_validation(protocol, base, [r.line_number for r, _ in ordered], seed)
+    return [(r, split) for (r, _), split in zip(ordered, assigned, strict=True)]
 
 
 def pack_event(
@@ -345,8 +347,8 @@ def _user_examples(
 ) -> Iterator[tuple[str, bytes]]:
     """(split, serialized tf.Example) for each event of one user.
 
-    The history of an event holds the user's earlier *training* events only, so no eval movie
-    ever leaks into a model's input.
+    The history of an event holds the user's earlier training and validation events only, so
+    no eval movie ever leaks into a model's input.
     """
     user_id, events = user_and_events
     user = users[user_id] if users is not None else None
@@ -354,7 +356,7 @@ def _user_examples(
     for rating, split in assign_splits(list(events), protocol, seed):
         yield split, serialized_example(rating, movies[rating.movie_id], user,
                                         history[-history_length:])
-        if split == splits.TRAIN:
+        if split != splits.EVAL:
             history.append(rating.movie_id)
 
 

@@ -60,8 +60,9 @@ def test_example_gen_writes_leave_last_out_splits(pipeline_run):
         files = glob.glob(os.path.join(examples.uri, f"Split-{split}", "*"))
         return sum(1 for _ in tf.data.TFRecordDataset(files, compression_type="GZIP"))
 
-    assert count("eval") == USERS  # one held-out event per user
-    assert count("train") == USERS * (RATINGS_PER_USER - 1)
+    # One held-out event per user, and one validation event: the latest training one.
+    assert count("eval") == count("validation") == USERS
+    assert count("train") == USERS * (RATINGS_PER_USER - 2)
 
 
 def test_each_model_is_pushed_with_metrics_and_callable_signatures(pipeline_run):
@@ -70,8 +71,11 @@ def test_each_model_is_pushed_with_metrics_and_callable_signatures(pipeline_run)
     for model in MODELS:
         destination = run_summary.pushed_destination(results[f"Pusher.{model}"])
         assert destination and destination.startswith(str(output_dir / "serving" / model))
-        metrics = run_summary.model_metrics(results[f"Trainer.{model}"])["eval"]
+        trainer = run_summary.model_metrics(results[f"Trainer.{model}"])
+        metrics = trainer["eval"]
         assert 0.0 <= metrics["hit_rate_at_10"] <= 1.0 and metrics["eval_examples"] == USERS
+        curves = trainer["training_curves"]  # per epoch, on the train and validation splits
+        assert len(curves["loss"]) == len(curves["val_loss"]) == trainer["config"]["epochs"]
         loaded = tf.saved_model.load(destination)
         top = loaded.signatures["recommend"](
             user_id=tf.constant(["1", "no-such-user"]), history=tf.constant([[""], ["3"]]),

@@ -89,8 +89,8 @@ def test_ratings_read_in_many_parts_give_the_same_examples(data_dir, tmp_path,
     assert len(parts) > 10
     whole = _examples(data_dir, tmp_path / "whole", 1 << 30, monkeypatch)
     in_parts = _examples(data_dir, tmp_path / "parts", 2_000, monkeypatch)
-    assert len(whole[splits.EVAL]) == USERS
-    assert len(whole[splits.TRAIN]) == RATINGS - USERS
+    assert len(whole[splits.EVAL]) == len(whole[splits.VALIDATION]) == USERS
+    assert len(whole[splits.TRAIN]) == RATINGS - 2 * USERS
     assert in_parts == whole
 
 

@@ -28,14 +28,23 @@ def test_topk_holds_out_the_latest_event_ties_broken_by_file_order():
     events = [_event("c", 300, 9), _event("a", 100, 1), _event("d", 300, 4), _event("b", 200, 2)]
     assigned = executor.assign_splits(events, splits.Protocol.TOPK, 42)
     assert [(r.movie_id, s) for r, s in assigned] == [
-        ("a", "train"), ("b", "train"), ("d", "train"), ("c", "eval")]
+        ("a", "train"), ("b", "train"), ("d", "validation"), ("c", "eval")]
 
 
-def test_history_holds_earlier_training_movies_only_newest_last_and_capped():
+def test_topk_validation_is_the_latest_training_event_while_another_stays():
+    two = [_event("a", 1, 1), _event("b", 2, 2)]
+    assert [s for _, s in executor.assign_splits(two, splits.Protocol.TOPK, 42)] == [
+        "train", "eval"]
+    three = [*two, _event("c", 3, 3)]
+    assert [s for _, s in executor.assign_splits(three, splits.Protocol.TOPK, 42)] == [
+        "train", "validation", "eval"]
+
+
+def test_history_holds_earlier_training_and_validation_movies_newest_last_and_capped():
     events = [_event(m, t, t) for m, t in zip("abcde", (1, 2, 3, 4, 5), strict=True)]
     assert _examples(events, splits.Protocol.TOPK) == [
         ("train", "a", []), ("train", "b", ["a"]), ("train", "c", ["a", "b"]),
-        ("train", "d", ["a", "b", "c"]), ("eval", "e", ["b", "c", "d"])]
+        ("validation", "d", ["a", "b", "c"]), ("eval", "e", ["b", "c", "d"])]
 
 
 def test_presplit_eval_events_never_enter_a_history():
@@ -44,12 +53,16 @@ def test_presplit_eval_events_never_enter_a_history():
         ("train", "a", []), ("eval", "b", ["a"]), ("train", "c", ["a"])]
 
 
-def test_rating_protocol_uses_the_shared_seeded_split():
-    events = [_event("a", t, line) for t, line in enumerate(range(1, 200))]
+def test_rating_protocol_uses_the_shared_seeded_splits():
+    events = [_event("a", t, line) for t, line in enumerate(range(1, 2001))]
     assigned = executor.assign_splits(events, splits.Protocol.RATING, 42)
-    expected = {line: splits.rating_split_is_test(line, 42) for line in range(1, 200)}
-    assert all((s == "eval") == expected[r.line_number] for r, s in assigned)
-    assert 0.1 < sum(expected.values()) / len(expected) < 0.3
+    for rating, split in assigned:
+        test = splits.rating_split_is_test(rating.line_number, 42)
+        validation = splits.is_validation_share(rating.line_number, 42)
+        assert split == ("eval" if test else "validation" if validation else "train")
+    shares = {split: sum(s == split for _, s in assigned) / len(assigned)
+              for split in splits.SPLITS}
+    assert 0.15 < shares["eval"] < 0.25 and 0.02 < shares["validation"] < 0.06
 
 
 def test_missing_demographics_use_the_unknown_token():
