@@ -19,7 +19,7 @@ from contract.catalogue import Group
 
 OPTIMIZERS = ("adam", "adagrad")
 LR_SCHEDULES = ("constant", "cosine")
-HISTORY_ENCODERS = ("bow", "cnn", "gru")
+HISTORY_ENCODERS = ("bow", "cnn", "gru", "attention")
 SOFTMAXES = ("full", "sampled", "auto")
 _GROUPS = "groups"  # field metadata: the feature groups a field configures
 
@@ -92,6 +92,10 @@ class TwoTowerConfig(TrainingConfig):
     feature_dim: int = _group_field(16, Group.DEMOGRAPHICS, Group.CONTENT)
     history_encoder: str = _group_field("bow", Group.HISTORY)
     cnn_kernel_size: int = _group_field(3, Group.HISTORY)
+    # history_encoder="attention" (SASRec): heads (dividing embedding_dim), blocks, dropout.
+    attention_heads: int = _group_field(2, Group.HISTORY)
+    attention_blocks: int = _group_field(2, Group.HISTORY)
+    attention_dropout: float = _group_field(0.2, Group.HISTORY)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -100,6 +104,10 @@ class TwoTowerConfig(TrainingConfig):
         _check(0.0 <= self.id_dropout < 1.0, "id_dropout must be in [0, 1)")
         _check(self.history_encoder in HISTORY_ENCODERS, f"history_encoder: {HISTORY_ENCODERS}")
         _check(self.cnn_kernel_size > 0, "cnn_kernel_size must be > 0")
+        _check(self.attention_heads > 0 and self.embedding_dim % self.attention_heads == 0,
+               "attention_heads must divide embedding_dim")
+        _check(self.attention_blocks > 0, "attention_blocks must be > 0")
+        _check(0.0 <= self.attention_dropout < 1.0, "attention_dropout must be in [0, 1)")
 
 
 @dataclasses.dataclass(frozen=True)

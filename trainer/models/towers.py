@@ -83,10 +83,13 @@ class HistoryEncoder(tf.keras.Model):
     - "bow": mean of the item embeddings;
     - "cnn": causal 1-D convolution, then max-pooling over the real items;
     - "gru": GRU whose final state is the encoding (unrolled: the length is fixed and small,
-      and an unrolled GRU converts to TFLite builtin ops).
+      and an unrolled GRU converts to TFLite builtin ops);
+    - "attention": SASRec's causal self-attention (`CausalSelfAttention`): the output at the
+      newest position.
     Padding never changes the result: padded rows are zeroed (the same zeros the causal
-    convolution pads with), excluded from pooling, and skipped by the masked GRU, so
-    [0, 0, a, b] and [0, 0, 0, 0, a, b] encode alike. An empty history encodes to zeros.
+    convolution pads with), excluded from pooling, skipped by the masked GRU and masked out as
+    attention keys, so [0, 0, a, b] and [0, 0, 0, 0, a, b] encode alike. An empty history
+    encodes to zeros.
     """
 
     def __init__(
@@ -95,6 +98,7 @@ class HistoryEncoder(tf.keras.Model):
         embedding_dim: int,
         kind: str = "bow",
         cnn_kernel_size: int = 3,
+        attention: AttentionSize | None = None,
         name: str = "history_encoder",
     ) -> None:
         super().__init__(name=name)
@@ -109,6 +113,8 @@ class HistoryEncoder(tf.keras.Model):
             if kind == "cnn" else None
         )
         self.gru = tf.keras.layers.GRU(embedding_dim, unroll=True) if kind == "gru" else None
+        self.attention = (CausalSelfAttention(embedding_dim, attention or AttentionSize())
+                          if kind == "attention" else None)
 
     def call(self, history: tf.Tensor, training: bool | None = None) -> tf.Tensor:
         """history [B, L] int64 -> [B, embedding_dim]."""
@@ -121,7 +127,91 @@ class HistoryEncoder(tf.keras.Model):
         if self.kind == "cnn":
             pooled = tf.reduce_max(tf.where(mask[..., None], self.conv(x), _MASKED_SCORE), axis=1)
             return pooled * tf.reduce_max(weights, axis=1)  # zeros for an empty history
+        if self.kind == "attention":
+            # The newest position (histories are right-aligned) sees every real item.
+            newest = self.attention(x, mask, training=training)[:, -1, :]
+            return newest * weights[:, -1, :]  # zeros for an empty history
         return self.gru(x, mask=mask, training=training)
+
+
+@dataclasses.dataclass(frozen=True)
+class AttentionSize:
+    """The self-attention encoder's shape (trainer.config.TwoTowerConfig's attention_* fields)."""
+
+    heads: int = 2
+    blocks: int = 2
+    dropout: float = 0.2
+    max_length: int = F.HISTORY_LENGTH
+
+
+class CausalSelfAttention(tf.keras.layers.Layer):
+    """SASRec's encoder (Kang & McAuley, 2018): item vectors scaled by sqrt(D) plus learned
+    position embeddings, then `blocks` pre-norm blocks of causal multi-head self-attention and a
+    point-wise feed-forward layer, each with a residual connection and dropout, and a final
+    layer norm.
+
+    x [B, L, D] (padded rows zero), mask [B, L] (True = real item) -> [B, L, D], where position
+    i depends only on the real items at positions <= i. Positions count back from the newest
+    item (histories are right-aligned), so leading padding changes nothing. Written with Dense,
+    matmul and softmax rather than keras' MultiHeadAttention (einsum), so the TFLite export
+    stays within builtin ops.
+    """
+
+    def __init__(self, dim: int, size: AttentionSize, name: str = "causal_self_attention"):
+        super().__init__(name=name)
+        if dim % size.heads:
+            raise ValueError(f"embedding_dim {dim} is not divisible by {size.heads} heads")
+        self._dim, self._heads, self._max_length = dim, size.heads, size.max_length
+        self.positions = tf.keras.layers.Embedding(size.max_length, dim, name="positions")
+        self.dropout = tf.keras.layers.Dropout(size.dropout)
+        self.blocks = [_AttentionBlock(dim, size.heads, size.dropout, name=f"block_{i}")
+                       for i in range(size.blocks)]
+        self.final_norm = tf.keras.layers.LayerNormalization(epsilon=1e-6)
+
+    def call(self, x: tf.Tensor, mask: tf.Tensor, training: bool | None = None) -> tf.Tensor:
+        length = tf.shape(x)[1]
+        recency = tf.minimum(tf.range(length - 1, -1, -1), self._max_length - 1)  # [L]
+        weights = tf.cast(mask, x.dtype)[..., None]  # [B, L, 1]
+        x = (x * self._dim ** 0.5 + self.positions(recency)[None]) * weights
+        x = self.dropout(x, training=training)
+        # [B, L, L]: query i may read key j when j <= i and j is a real item.
+        causal = tf.linalg.band_part(tf.ones([length, length], tf.bool), -1, 0)
+        allowed = tf.logical_and(causal[None], mask[:, None, :])
+        for block in self.blocks:
+            x = block(x, allowed, training=training) * weights  # padded rows stay zero
+        return self.final_norm(x)
+
+
+class _AttentionBlock(tf.keras.layers.Layer):
+    """One pre-norm transformer block: x + attention(norm(x)), then x + feed_forward(norm(x))."""
+
+    def __init__(self, dim: int, heads: int, dropout: float, name: str) -> None:
+        super().__init__(name=name)
+        self._dim, self._heads = dim, heads
+        self.attention_norm = tf.keras.layers.LayerNormalization(epsilon=1e-6)
+        self.query, self.key, self.value, self.merge = (
+            tf.keras.layers.Dense(dim, name=part) for part in ("query", "key", "value", "merge"))
+        self.feed_forward_norm = tf.keras.layers.LayerNormalization(epsilon=1e-6)
+        self.hidden = tf.keras.layers.Dense(dim, activation="relu")
+        self.feed_forward = tf.keras.layers.Dense(dim)
+        self.dropout = tf.keras.layers.Dropout(dropout)
+
+    def call(self, x: tf.Tensor, allowed: tf.Tensor, training: bool | None = None) -> tf.Tensor:
+        x = x + self.dropout(self._attend(self.attention_norm(x), allowed), training=training)
+        hidden = self.hidden(self.feed_forward_norm(x))
+        return x + self.dropout(self.feed_forward(hidden), training=training)
+
+    def _attend(self, x: tf.Tensor, allowed: tf.Tensor) -> tf.Tensor:
+        """Multi-head attention of x [B, L, D] over itself where `allowed` [B, L, L]."""
+        def split(t: tf.Tensor) -> tf.Tensor:  # [B, L, D] -> [B, H, L, D / H]
+            shape = tf.concat([tf.shape(t)[:2], [self._heads, self._dim // self._heads]], 0)
+            return tf.transpose(tf.reshape(t, shape), [0, 2, 1, 3])
+
+        queries, keys, values = split(self.query(x)), split(self.key(x)), split(self.value(x))
+        logits = tf.matmul(queries, keys, transpose_b=True) * (self._dim // self._heads) ** -0.5
+        logits = tf.where(allowed[:, None], logits, _MASKED_SCORE)  # [B, H, L, L]
+        heads = tf.matmul(tf.nn.softmax(logits, axis=-1), values)  # [B, H, L, D / H]
+        return self.merge(tf.reshape(tf.transpose(heads, [0, 2, 1, 3]), tf.shape(x)))
 
 
 class UserTower(_ConcatTower):

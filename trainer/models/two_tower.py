@@ -16,7 +16,14 @@ from contract import features as F
 from contract.catalogue import Group, Kind, ModelEntry
 from trainer.config import TwoTowerConfig
 from trainer.models.base import RecommenderModel, mean_loss
-from trainer.models.towers import Features, HistoryEncoder, MovieTower, UserTower, VocabSizes
+from trainer.models.towers import (
+    AttentionSize,
+    Features,
+    HistoryEncoder,
+    MovieTower,
+    UserTower,
+    VocabSizes,
+)
 
 FULL, SAMPLED = "full", "sampled"
 # softmax="auto" trains with the full-catalogue softmax below this many movies (ML-100K: 1,682,
@@ -156,8 +163,10 @@ def towers(
     movies unseen in training are embedded from their side features and history.
     """
     dim, side = config.embedding_dim, config.feature_dim
+    attention = AttentionSize(config.attention_heads, config.attention_blocks,
+                              config.attention_dropout)
     history = (HistoryEncoder(vocab.movies, dim, config.history_encoder,
-                              cnn_kernel_size=config.cnn_kernel_size)
+                              cnn_kernel_size=config.cnn_kernel_size, attention=attention)
                if Group.HISTORY in entry.query else None)
     query = UserTower(
         vocab, dim, use_id=Group.USER_ID in entry.query,

@@ -9,6 +9,7 @@ import tensorflow as tf
 from contract import features as F
 from contract.catalogue import MODEL_NAMES, Kind
 from contract.topk_metrics import metrics_from_ranks
+from trainer.config import HISTORY_ENCODERS
 from trainer.evaluation import model_ranks
 
 # What each model learns in `test_training_learns_the_pattern` (see conftest.make_features).
@@ -173,7 +174,7 @@ def test_normalised_embeddings_have_unit_norm(make_model, vocab, features) -> No
     np.testing.assert_allclose(tf.norm(model.query_embeddings(features), axis=1), 1.0, rtol=1e-5)
 
 
-@pytest.mark.parametrize("kind", ["bow", "cnn", "gru"])
+@pytest.mark.parametrize("kind", HISTORY_ENCODERS)
 def test_sequential_query_converts_to_tflite_builtins(make_model, kind, vocab, features) -> None:
     model = make_model("sequential", history_encoder=kind)
     history = features[F.HISTORY_INDEX]

@@ -8,7 +8,14 @@ import tensorflow as tf
 
 from contract import features as F
 from trainer.config import HISTORY_ENCODERS
-from trainer.models.towers import HistoryEncoder, MovieTower, UserTower, drop_ids
+from trainer.models.towers import (
+    AttentionSize,
+    CausalSelfAttention,
+    HistoryEncoder,
+    MovieTower,
+    UserTower,
+    drop_ids,
+)
 
 
 def _padded(items: list[int], length: int) -> list[int]:
@@ -46,12 +53,37 @@ def test_empty_history_encodes_to_zeros(kind: str) -> None:
     np.testing.assert_array_equal(encoding, np.zeros((2, 8)))
 
 
-@pytest.mark.parametrize(("kind", "order_matters"), [("bow", False), ("cnn", True), ("gru", True)])
+@pytest.mark.parametrize(("kind", "order_matters"),
+                         [("bow", False), ("cnn", True), ("gru", True), ("attention", True)])
 def test_history_order(kind: str, order_matters: bool) -> None:
     encoder = HistoryEncoder(num_movies=11, embedding_dim=8, kind=kind)
     forward, backward = encoder(tf.constant([_padded([1, 2, 3], 20), _padded([3, 2, 1], 20)],
                                             tf.int64)).numpy()
     assert (np.abs(forward - backward).max() > 1e-5) == order_matters
+
+
+def test_self_attention_is_causal() -> None:
+    """A later item (or its absence) never changes an earlier position's output."""
+    layer = CausalSelfAttention(8, AttentionSize(heads=2, blocks=2, dropout=0.0))
+    rng = np.random.default_rng(0)
+    x = tf.constant(rng.normal(size=(3, 6, 8)), tf.float32)
+    mask = tf.ones([3, 6], tf.bool)
+    before = layer(x, mask).numpy()
+    changed = tf.concat([x[:, :4], tf.constant(rng.normal(size=(3, 2, 8)), tf.float32)], 1)
+    after = layer(changed, mask).numpy()
+    np.testing.assert_allclose(after[:, :4], before[:, :4], atol=1e-5)
+    assert np.abs(after[:, 4:] - before[:, 4:]).max() > 1e-3  # the later positions do read them
+    # An earlier item changes every position from its own on.
+    earlier = tf.concat([x[:, :1], tf.constant(rng.normal(size=(3, 1, 8)), tf.float32), x[:, 2:]],
+                        1)
+    moved = layer(earlier, mask).numpy()
+    np.testing.assert_allclose(moved[:, 0], before[:, 0], atol=1e-5)
+    assert (np.abs(moved[:, 1:] - before[:, 1:]).max(axis=(0, 2)) > 1e-4).all()
+
+
+def test_self_attention_heads_must_divide_the_width() -> None:
+    with pytest.raises(ValueError, match="divisible"):
+        CausalSelfAttention(8, AttentionSize(heads=3))
 
 
 def test_unknown_encoder_kind_is_rejected() -> None:
