@@ -47,10 +47,15 @@ class ModelEntry:
     gate: Gate
     tflite: bool = False  # also exports an on-device top-K (needs a history-only query)
     explain: bool = True  # exports score_features: exact Shapley values in /explain
+    # A cascade: (first stage, second stage) model names. The first stage's top-N candidates
+    # are re-scored by the second; its groups must be the union of the stages' groups.
+    stages: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.tflite and self.query != (Group.HISTORY,):
             raise ValueError(f"{self.name}: TFLite export needs a history-only query tower")
+        if self.stages and (len(self.stages) != 2 or self.explain or self.tflite):
+            raise ValueError(f"{self.name}: a cascade has two stages, no explain, no TFLite")
 
     @property
     def reads_history(self) -> bool:
@@ -80,11 +85,19 @@ CATALOGUE: tuple[ModelEntry, ...] = (
         _TWO_TOWER, "trainer.config.RetrievalConfig",
         query=(Group.USER_ID,), candidate=(Group.MOVIE_ID,), gate=TOP_K_GATE),
     ModelEntry(
+        "two_stage", Kind.RETRIEVAL,
+        "cascade: hybrid's top 100 candidates re-ranked by the multi-task ranking model",
+        "trainer.models.cascade.Cascade", "trainer.config.CascadeConfig",
+        query=(Group.USER_ID, Group.DEMOGRAPHICS, Group.HISTORY),
+        candidate=(Group.MOVIE_ID, Group.CONTENT), gate=TOP_K_GATE, explain=False,
+        stages=("hybrid", "ranking")),
+    ModelEntry(
         "ranking", Kind.RATING,
-        "wide & deep rating model: biased MF plus an MLP over ids and side features",
+        "multi-task wide & deep: rating and implicit-feedback heads over ids, side features "
+        "and history",
         "trainer.models.ranking.DeepRanking", "trainer.config.RankingConfig",
-        query=(Group.USER_ID, Group.DEMOGRAPHICS), candidate=(Group.MOVIE_ID, Group.CONTENT),
-        gate=RATING_GATE),
+        query=(Group.USER_ID, Group.DEMOGRAPHICS, Group.HISTORY),
+        candidate=(Group.MOVIE_ID, Group.CONTENT), gate=RATING_GATE),
     ModelEntry(
         "mf", Kind.RATING,
         "biased matrix factorization: global + user + movie bias + dot product",
@@ -93,6 +106,20 @@ CATALOGUE: tuple[ModelEntry, ...] = (
 )
 MODEL_NAMES: tuple[str, ...] = tuple(entry.name for entry in CATALOGUE)
 _BY_NAME = {entry.name: entry for entry in CATALOGUE}
+
+
+def _check_cascades() -> None:
+    for cascade in CATALOGUE:
+        stages = [_BY_NAME[name] for name in cascade.stages]
+        if stages and (stages[0].kind != Kind.RETRIEVAL or stages[0].stages
+                       or stages[1].stages
+                       or set(cascade.query) != {g for s in stages for g in s.query}
+                       or set(cascade.candidate) != {g for s in stages for g in s.candidate}):
+            raise ValueError(f"{cascade.name}: stages must be plain models, the first a "
+                             "retrieval one; its groups the union of theirs")
+
+
+_check_cascades()
 
 
 class UnknownModel(ValueError):

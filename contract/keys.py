@@ -10,6 +10,9 @@ from __future__ import annotations
 # Trainer custom_config (pipeline/pipeline.py sets them, trainer/task.py reads them).
 MODEL_NAME_KEY = "model_name"
 HPARAMS_KEY = "hparams"
+# Tuner custom_config (pipeline/pipeline.py sets them, trainer/tuning.py reads them).
+TUNER_TRIALS_KEY = "tuner_trials"
+TUNER_ALGORITHM_KEY = "tuner_algorithm"
 # Only for the cache key: TFX fingerprints module files, not installed packages.
 CODE_VERSION_KEY = "code_version"
 

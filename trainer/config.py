@@ -12,7 +12,7 @@ import dataclasses
 import importlib
 import typing
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from contract import catalogue
 from contract.catalogue import Group
@@ -29,6 +29,36 @@ def _group_field(default: Any, *groups: Group) -> Any:
     return dataclasses.field(default=default, metadata={_GROUPS: groups})
 
 
+@dataclasses.dataclass(frozen=True)
+class Choice:
+    """A tuning search dimension: one of `values` (trainer.tuning maps it to KerasTuner's)."""
+
+    values: tuple[Any, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class Range:
+    """A tuning search dimension: a float in [low, high], sampled on a log scale if `log`."""
+
+    low: float
+    high: float
+    log: bool = False
+
+
+SearchSpace = Mapping[str, Choice | Range]
+
+
+def search_space(name: str) -> SearchSpace:
+    """Model `name`'s tuning search space: its config class's SEARCH_SPACE (field -> dimension),
+    restricted to the fields its feature groups let it override."""
+    config = default_config(name)
+    entry = catalogue.entry(name)
+    groups = set(entry.query + entry.candidate)
+    fields = {field.name: field for field in dataclasses.fields(config)}
+    return {key: dimension for key, dimension in type(config).SEARCH_SPACE.items()
+            if set(fields[key].metadata.get(_GROUPS, ()) or groups) & groups}
+
+
 def _check(condition: bool, message: str) -> None:
     if not condition:
         raise ValueError(message)
@@ -37,6 +67,10 @@ def _check(condition: bool, message: str) -> None:
 @dataclasses.dataclass(frozen=True)
 class TrainingConfig:
     """Fields every model has: the optimiser and the training loop."""
+
+    # What `recsys run --tune` searches (trainer.tuning), field -> dimension; defaults stay
+    # for runs without it.
+    SEARCH_SPACE: ClassVar[SearchSpace] = {"learning_rate": Range(1e-3, 3e-2, log=True)}
 
     learning_rate: float = 0.01
     optimizer: str = "adam"
@@ -127,6 +161,8 @@ class RankingConfig(TrainingConfig):
     # 15 epochs 0.9148, batch 256 0.9126.
     embedding_dim: int = 64
     feature_dim: int = 8  # embedding size of each side feature (gender, genres, ...)
+    # The user tower's history encoder (trainer.models.towers.HistoryEncoder).
+    history_encoder: str = _group_field("bow", Group.HISTORY)
     hidden_units: tuple[int, ...] = (128, 64)
     dropout: float = 0.5
     l2: float = 0.05
@@ -135,6 +171,13 @@ class RankingConfig(TrainingConfig):
     wide_bias_l2: float = 0.01
     use_side_features: bool = True
     rating_mean: float = 3.5
+    # Multi-task (trainer.models.ranking): loss = rating_weight * MSE + retrieval_weight *
+    # catalogue softmax of cos(user tower, movie tower) / temperature; a top-K ranks by that
+    # logit + score_rating_weight * the predicted rating. retrieval_weight 0: ratings only.
+    rating_weight: float = 1.0
+    retrieval_weight: float = 1.0
+    temperature: float = 0.1
+    score_rating_weight: float = 0.0
     learning_rate: float = 0.002
     lr_schedule: str = "cosine"
     epochs: int = 10
@@ -143,6 +186,11 @@ class RankingConfig(TrainingConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         _check(self.wide_dim > 0, "wide_dim must be > 0")
+        _check(self.rating_weight >= 0 and self.retrieval_weight >= 0
+               and self.rating_weight + self.retrieval_weight > 0,
+               "rating_weight and retrieval_weight must be >= 0, not both 0")
+        _check(self.temperature > 0, "temperature must be > 0")
+        _check(self.history_encoder in HISTORY_ENCODERS, f"history_encoder: {HISTORY_ENCODERS}")
         _check(0.0 <= self.dropout < 1.0, "dropout must be in [0, 1)")
 
 
@@ -164,6 +212,24 @@ class SequentialConfig(TwoTowerConfig):
     history_encoder: str = _group_field("gru", Group.HISTORY)
 
 
+@dataclasses.dataclass(frozen=True)
+class CascadeConfig:
+    """A two-stage model (trainer.models.cascade): its stages (the catalogue entry's `stages`)
+    train with their own configs, so it has no optimiser of its own."""
+
+    SEARCH_SPACE: ClassVar[SearchSpace] = {}
+    # The Trainer reads the data in batches of this size; the cascade's `fit` re-batches them
+    # to each stage's batch_size and trains each stage for its own epochs.
+    batch_size: ClassVar[int] = 4096
+    epochs: ClassVar[int] = 1
+
+    # First-stage candidates the second stage re-scores (the catalogue's top N).
+    candidates: int = 100
+
+    def __post_init__(self) -> None:
+        _check(self.candidates >= 10, "candidates must be >= 10 (the top-K served)")
+
+
 def _parse_value(text: str, field_type: typing.Any) -> typing.Any:
     if field_type is bool:
         lowered = text.strip().lower()
@@ -176,7 +242,7 @@ def _parse_value(text: str, field_type: typing.Any) -> typing.Any:
     return field_type(text)
 
 
-def default_config(name: str) -> TrainingConfig:
+def default_config(name: str) -> TrainingConfig | CascadeConfig:
     """The default config of model `name`: its catalogue entry's config class."""
     module, _, cls = catalogue.entry(name).config_class.rpartition(".")
     return getattr(importlib.import_module(module), cls)()
@@ -209,6 +275,22 @@ def config_with_overrides(name: str, overrides: Mapping[str, str]) -> TrainingCo
         return dataclasses.replace(config, **parsed)
     except ValueError as error:
         raise ValueError(f"invalid {name} hyper-parameters {dict(overrides)}: {error}") from error
+
+
+def config_with_tuned(name: str, tuned: Mapping[str, Any] | None,
+                      overrides: Mapping[str, str] | None = None) -> TrainingConfig:
+    """The config of model `name`: its defaults, then `tuned` values (a Tuner's best
+    hyper-parameters: KerasTuner's HyperParameters config, {"values": {...}}, or the values
+    themselves), then `overrides` (--hparam strings), which win."""
+    values = dict((tuned or {}).get("values", tuned or {}))
+    merged = {key: _as_text(value) for key, value in values.items()}
+    merged.update(overrides or {})
+    return config_with_overrides(name, merged)
+
+
+def _as_text(value: Any) -> str:
+    """A tuned value as config_with_overrides parses it (tuples comma-separated)."""
+    return ",".join(map(str, value)) if isinstance(value, (tuple, list)) else str(value)
 
 
 def parse_hparam_flags(flags: Sequence[str]) -> dict[str, dict[str, str]]:

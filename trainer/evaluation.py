@@ -10,7 +10,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from contract.topk_metrics import Seen, held_out_ranks
+from contract.topk_metrics import Seen, held_out_ranks, seen_mask
 from trainer.models.base import RecommenderModel
 
 
@@ -31,6 +31,7 @@ def model_ranks(
     for start in range(0, len(test_items), batch_size):
         rows = slice(start, start + batch_size)
         queries = model.query_embeddings({key: v[rows] for key, v in query_features.items()})
-        scores = model.score(queries, candidates).numpy()
+        exclude = seen_mask(seen[rows], int(candidates.shape[0]))
+        scores = model.top_k_scores(queries, candidates, exclude).numpy()
         ranks.append(held_out_ranks(scores, test_items[rows], seen[rows]))
     return np.concatenate(ranks)

@@ -133,8 +133,8 @@ class ServingModule(tf.Module):
 
     # -- scoring ---------------------------------------------------------------------------
     def _top_k(self, query: Features, exclude: tf.Tensor) -> Features:
-        scores = self.model.score(self.model.query_embeddings(query), self.candidates)
-        scores = tf.where(exclude, tf.constant(-1e9, scores.dtype), scores)
+        scores = self.model.top_k_scores(self.model.query_embeddings(query), self.candidates,
+                                         exclude)
         top = tf.math.top_k(scores, k=self.top_k)
         return {"movie_ids": tf.gather(self.movie_ids, top.indices), "scores": top.values}
 

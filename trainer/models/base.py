@@ -24,6 +24,8 @@ from contract import features as F
 from contract.catalogue import Kind, ModelEntry
 from trainer.models.towers import Features
 
+EXCLUDED_SCORE = -1e9  # below any model's score
+
 
 def mean_loss(per_example: tf.Tensor) -> tf.Tensor:
     """Mean of per-example losses; 0 for an empty batch (every positive out of vocabulary)."""
@@ -63,6 +65,19 @@ class RecommenderModel(tfrs.models.Model):
     def score(self, queries: tf.Tensor, candidates: tf.Tensor) -> tf.Tensor:
         """[B, Dq] queries x [M, Dc] candidates -> [B, M] scores (higher = better)."""
         return tf.matmul(queries, candidates, transpose_b=True)
+
+    def score_candidates(self, queries: tf.Tensor, candidates: tf.Tensor) -> tf.Tensor:
+        """[B, Dq] queries x their own candidates [B (or 1), N, Dc] -> [B, N] scores, as
+        `score` would give them: what a second stage runs on a first stage's candidates."""
+        return tf.reduce_sum(queries[:, None, :] * candidates, axis=-1)
+
+    def top_k_scores(self, queries: tf.Tensor, candidates: tf.Tensor,
+                     exclude: tf.Tensor) -> tf.Tensor:
+        """[B, M] scores to take a top-K from, `exclude` [B, M] (True: never recommend, e.g.
+        the user's seen movies) at EXCLUDED_SCORE. A cascade overrides it: its first stage must
+        not spend candidates on excluded movies."""
+        return tf.where(exclude, tf.constant(EXCLUDED_SCORE, tf.float32),
+                        self.score(queries, candidates))
 
     def train_step(self, inputs: Features) -> dict[str, tf.Tensor]:
         """tfrs's train step, with the gradient of the global batch's mean loss.

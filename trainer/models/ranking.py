@@ -1,40 +1,68 @@
-"""Deep ranking (wide & deep): biased MF plus an MLP over user and movie towers."""
+"""Deep multi-task ranking: wide & deep rating head plus an implicit-feedback (retrieval) head
+over shared towers."""
 
 from __future__ import annotations
 
 import tensorflow as tf
 
 from contract import features as F
-from contract.catalogue import ModelEntry
+from contract.catalogue import Group, ModelEntry
 from trainer.config import RankingConfig
-from trainer.models.base import RatingModel
-from trainer.models.towers import BiasedFactors, Features, MovieTower, UserTower, VocabSizes
+from trainer.models.base import RatingModel, mean_loss
+from trainer.models.towers import (
+    BiasedFactors,
+    Features,
+    HistoryEncoder,
+    MovieTower,
+    UserTower,
+    VocabSizes,
+)
 
 
 class DeepRanking(RatingModel):
-    """rating = wide(user, movie) + MLP([UserTower(features), timestamp_scaled,
-    MovieTower(features)]).
+    """Two heads over one user tower u and one movie tower v (TFRS's multi-task recipe):
 
-    The deep part is the MLP over the concatenated towers (with `use_side_features`: gender,
-    occupation and age on the user side, genres and year on the movie side, the event's
-    timestamp_scaled [B]). The wide part is `mf`'s `BiasedFactors` (its own ids,
-    `wide_dim` vectors, `wide_l2`), so the MLP learns what the biases and the dot product miss:
-    alone, the MLP over-fitted ML-100K's ids (RMSE 0.914 against 0.907 with the wide part).
+    - rating: wide(user, movie) + MLP([u, timestamp_scaled, v]) (with `use_side_features`:
+      gender, occupation and age in u, genres and year in v, the event's timestamp_scaled; u
+      also encodes the history when the catalogue entry reads it). The
+      wide part is `mf`'s `BiasedFactors` (its own ids, `wide_dim` vectors, `wide_l2`), so the
+      MLP learns what the biases and the dot product miss. Trained with the squared error.
+    - implicit feedback: cos(u, v) / temperature, trained with a softmax over the whole
+      catalogue (which movie does the user rate next, whatever the stars), as the two-tower
+      models are.
+
+    The loss is rating_weight * MSE + retrieval_weight * softmax cross-entropy. A top-K ranks
+    by `score` = implicit logit + score_rating_weight * predicted rating: how likely the user
+    is to watch the movie, and how much they would like it. With retrieval_weight 0 it is the
+    rating regressor alone and ranks by the predicted rating.
+
     Query and candidate vectors are the deep and wide parts side by side; `score` runs the MLP
-    on every (query, candidate) pair, [B, M] -> B * M rows, so score the catalogue in batches.
+    on every (query, candidate) pair, [B, M] -> B * M rows, so score the catalogue in batches
+    (or only a first stage's candidates: `score_candidates`).
     """
 
     def __init__(
-        self, entry: ModelEntry, vocab: VocabSizes, config: RankingConfig, *_tables: object
+        self, entry: ModelEntry, vocab: VocabSizes, config: RankingConfig,
+        catalogue: Features | None = None, *_tables: object,
     ) -> None:
-        """`_tables` (the catalogue and movie counts two-tower models take) are not needed."""
+        """`catalogue`: one row per known movie (see trainer.data.TrainingTables), needed by the
+        implicit-feedback head; the movie counts (`_tables`) are not."""
         super().__init__(entry)
+        if config.retrieval_weight > 0 and catalogue is None:
+            raise ValueError(f"{entry.name}: the implicit-feedback head needs the catalogue")
         dim, side = config.embedding_dim, config.use_side_features
         self._use_timestamp = side
+        self._deep_width = dim
         self._wide_width = config.wide_dim + 2  # see BiasedFactors.query
+        self._rating_weight, self._retrieval_weight = config.rating_weight, config.retrieval_weight
+        self._score_rating_weight = config.score_rating_weight
+        self._temperature = config.temperature
+        self._catalogue = dict(catalogue) if catalogue is not None else None
+        history = (HistoryEncoder(vocab.movies, dim, config.history_encoder)
+                   if Group.HISTORY in entry.query else None)
         self.user_tower = UserTower(
-            vocab, dim, use_demographics=side, feature_dim=config.feature_dim, l2=config.l2
-        )
+            vocab, dim, use_demographics=side, history_encoder=history,
+            feature_dim=config.feature_dim, l2=config.l2)
         self.movie_tower = MovieTower(
             vocab, dim, use_content=side, feature_dim=config.feature_dim, l2=config.l2
         )
@@ -48,6 +76,8 @@ class DeepRanking(RatingModel):
             ]
         output = tf.keras.layers.Dense(1)  # no offset: the wide part holds the global bias
         self.mlp = tf.keras.Sequential([*hidden, output], name="mlp")
+        self.implicit_loss = tf.keras.losses.SparseCategoricalCrossentropy(
+            from_logits=True, reduction=tf.keras.losses.Reduction.NONE)
 
     def query_embeddings(self, features: Features, training: bool | None = None) -> tf.Tensor:
         """User-side features -> [B, D (+ 1 timestamp) + wide_dim + 2]."""
@@ -69,27 +99,58 @@ class DeepRanking(RatingModel):
         return self.movie_tower(catalogue)
 
     def estimate_rating(self, features: Features, training: bool | None = None) -> tf.Tensor:
-        deep = tf.concat([self._deep(self.query_embeddings(features, training=training)),
-                          self._deep(self.candidate_embeddings(features, training=training))],
-                         axis=1)
-        return (self.wide(features)
-                + self.mlp(deep, training=training)[:, 0])
+        queries = self.query_embeddings(features, training=training)
+        candidates = self.candidate_embeddings(features, training=training)
+        return self._rating(queries, candidates, training)
+
+    def compute_loss(self, features: Features, training: bool = False) -> tf.Tensor:
+        """rating_weight * MSE (updates the RMSE metric) + retrieval_weight * the catalogue
+        softmax's cross-entropy (a positive outside the catalogue has no logit: skipped)."""
+        queries = self.query_embeddings(features, training=training)
+        rating = self._rating(queries, self.candidate_embeddings(features, training=training),
+                              training)
+        if not training:
+            rating = tf.clip_by_value(rating, F.MIN_RATING, F.MAX_RATING)
+        loss = self._rating_weight * mean_loss(
+            self.task(labels=features[F.RATING], predictions=rating))
+        if self._retrieval_weight <= 0:
+            return loss
+        movies = self.movie_tower(self._catalogue, training=training)
+        logits = self._implicit(queries[:, None, :self._deep_width], movies[None])  # [B, M]
+        labels = features[F.MOVIE_INDEX]
+        known = labels < tf.shape(movies, out_type=labels.dtype)[0]
+        implicit = mean_loss(self.implicit_loss(tf.boolean_mask(labels, known),
+                                                tf.boolean_mask(logits, known)))
+        return loss + self._retrieval_weight * implicit
 
     def score(self, queries: tf.Tensor, candidates: tf.Tensor) -> tf.Tensor:
-        """[B, Dq] x [M, Dc] -> [B, M] predicted ratings (unclipped) of every pair."""
-        num_queries, num_candidates = tf.shape(queries)[0], tf.shape(candidates)[0]
-        deep_pairs = tf.concat(
-            [
-                tf.repeat(self._deep(queries)[:, None, :], num_candidates, axis=1),
-                tf.repeat(self._deep(candidates)[None, :, :], num_queries, axis=0),
-            ],
-            axis=2,
-        )
-        wide = tf.matmul(self._wide(queries), self._wide(candidates), transpose_b=True)
-        return self.wide.global_bias + wide + self.mlp(deep_pairs)[:, :, 0]
+        """[B, Dq] x [M, Dc] -> [B, M] top-K scores of every pair (see the class)."""
+        return self.score_candidates(queries, candidates[None])
 
-    def _deep(self, embeddings: tf.Tensor) -> tf.Tensor:
-        return embeddings[:, :-self._wide_width]
+    def score_candidates(self, queries: tf.Tensor, candidates: tf.Tensor) -> tf.Tensor:
+        """queries [B, Dq] x candidates [B or 1, N, Dc] -> [B, N] top-K scores."""
+        queries = queries[:, None, :]
+        rating = self._rating(queries, candidates)
+        if self._retrieval_weight <= 0:
+            return rating
+        implicit = self._implicit(queries[..., :self._deep_width],
+                                  candidates[..., :self._deep_width])
+        return implicit + self._score_rating_weight * rating
 
-    def _wide(self, embeddings: tf.Tensor) -> tf.Tensor:
-        return embeddings[:, -self._wide_width:]
+    def _implicit(self, users: tf.Tensor, movies: tf.Tensor) -> tf.Tensor:
+        """Deep user [.., D] and movie [.., D] vectors (broadcasting) -> cosine / temperature."""
+        return tf.reduce_sum(tf.math.l2_normalize(users, -1) * tf.math.l2_normalize(movies, -1),
+                             -1) / self._temperature
+
+    def _rating(self, queries: tf.Tensor, candidates: tf.Tensor,
+                training: bool | None = None) -> tf.Tensor:
+        """Unclipped rating estimates of queries [..., Dq] x candidates [..., Dc], broadcast
+        against each other (e.g. [B, 1, Dq] x [1, M, Dc] -> [B, M]; [B, Dq] x [B, Dc] -> [B])."""
+        deep_q, deep_c = queries[..., :-self._wide_width], candidates[..., :-self._wide_width]
+        shape = tf.broadcast_dynamic_shape(tf.shape(deep_q)[:-1], tf.shape(deep_c)[:-1])
+        pairs = tf.concat([
+            tf.broadcast_to(deep_q, tf.concat([shape, tf.shape(deep_q)[-1:]], 0)),
+            tf.broadcast_to(deep_c, tf.concat([shape, tf.shape(deep_c)[-1:]], 0))], axis=-1)
+        wide = tf.reduce_sum(queries[..., -self._wide_width:]
+                             * candidates[..., -self._wide_width:], -1)
+        return self.wide.global_bias + wide + self.mlp(pairs, training=training)[..., 0]

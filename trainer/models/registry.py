@@ -58,6 +58,7 @@ def build_model(
     if type(config) is not type(default):
         raise ValueError(f"{name} needs a {type(default).__name__}, got {type(config).__name__}")
     model = model_class(name)(entry, vocab, config, catalogue_features, movie_counts)
-    train_examples = None if movie_counts is None else int(np.sum(movie_counts))
-    model.compile(optimizer=make_optimizer(config, train_examples))
+    if isinstance(config, TrainingConfig):  # else a cascade, whose stages come compiled
+        train_examples = None if movie_counts is None else int(np.sum(movie_counts))
+        model.compile(optimizer=make_optimizer(config, train_examples))
     return model

@@ -15,12 +15,13 @@ import tensorflow_transform.beam as tft_beam
 from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io, schema_utils
 
 from contract import features as F
-from contract.catalogue import MODEL_NAMES, Kind
+from contract.catalogue import MODEL_NAMES, Kind, entry
 from contract.keys import MOVIE_GROUPS, USER_GROUPS
 from tests.fixtures.raw_features import RAW_SPEC
 from trainer import data, tflite
 from trainer.config import config_with_overrides
 from trainer.export import ServingModule, export
+from trainer.models.base import EXCLUDED_SCORE
 from trainer.models.registry import build_model
 
 TOP_K = 10
@@ -73,7 +74,8 @@ def _export(name: str, transformed, export_dir: str, **overrides: str):
     batches, tft_output = transformed
     vocab = data.vocab_sizes(tft_output)
     tables = data.training_tables(batches, vocab)
-    config = config_with_overrides(name, {"embedding_dim": "8", "epochs": "1", **overrides})
+    small = {} if entry(name).stages else {"embedding_dim": "8", "epochs": "1"}
+    config = config_with_overrides(name, {**small, **overrides})
     model = build_model(name, vocab, config, tables.catalogue, tables.movie_counts)
     model.fit(batches, epochs=1, verbose=0)
     export(ServingModule(model, tft_output, tables.catalogue, tables.users, TOP_K, tables.seen),
@@ -265,3 +267,41 @@ def test_explain_shapley_values_add_up_and_unused_features_get_zero(name, export
         unused = [c for c in body["contributions"]
                   if c["feature"] not in ("user_id", "movie_id")]
         assert all(c["contribution"] == 0.0 for c in unused), unused
+
+
+def test_two_stage_saved_model_excludes_seen_movies_and_matches_the_stages(
+        transformed, tmp_path) -> None:
+    """The cascade's serving_tf_example leaves out the user's training movies, and its top-K is
+    the ranking stage's order of the retrieval stage's top candidates, run by hand."""
+    model, catalogue, loaded = _export("two_stage", transformed, str(tmp_path))
+    batches, tft_output = transformed
+    tables = data.training_tables(batches, data.vocab_sizes(tft_output))
+    raw = tf.train.Example()
+    for feature, value in ((F.USER_ID, b"u2"), (F.MOVIE_ID, b"m4"), (F.GENDER, b"F"),
+                           (F.OCCUPATION, b"writer"), (F.TITLE, b"t")):
+        raw.features.feature[feature].bytes_list.value.append(value)
+    for feature, value in ((F.TIMESTAMP, 5), (F.YEAR, 1990), (F.AGE, 30)):
+        raw.features.feature[feature].int64_list.value.append(value)
+    examples = tf.constant([raw.SerializeToString()])
+    out = loaded.signatures["serving_tf_example"](examples=examples)
+    movie_ids = tft_output.vocabulary_by_name(F.MOVIE_VOCAB)
+    raw_spec = {k: v for k, v in tft_output.raw_feature_spec().items() if k != F.LABEL}
+    features = tft_output.transform_features_layer()(tf.io.parse_example(examples, raw_spec))
+    user = int(features[F.USER_INDEX][0])
+    seen = set(tables.seen[user].numpy())
+    # u2 rated 10 of the 14 movies: 4 are left, the other 6 slots are filled with excluded
+    # movies at EXCLUDED_SCORE (as every model's top-K does when too few are left).
+    kept = out["scores"][0].numpy() > EXCLUDED_SCORE / 2
+    returned = [list(movie_ids).index(m) for m in out["movie_ids"][0].numpy()[kept]]
+    assert len(seen) == 10 and len(returned) == 4 and not seen & set(returned)
+
+    # By hand: the first stage's unseen movies in order, the second stage's scores on them.
+    first, second = model.first, model.second
+    first_scores = first.score(first.query_embeddings(features),
+                               first.candidate_embeddings(catalogue)).numpy()[0]
+    unseen = [m for m in np.argsort(-first_scores) if m not in seen]
+    second_scores = second.score(second.query_embeddings(features),
+                                 second.candidate_embeddings(catalogue)).numpy()[0]
+    by_hand = sorted(unseen, key=lambda m: -second_scores[m])
+    assert returned[:len(unseen)] == by_hand
+    np.testing.assert_allclose(out["scores"][0, :len(unseen)], second_scores[by_hand], rtol=1e-4)
