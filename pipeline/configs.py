@@ -18,6 +18,7 @@ from contract.schema import CURATED_SCHEMA
 PIPELINE_NAME = "movielens-recsys"
 PREPROCESSING_FN = "transform.preprocessing.preprocessing_fn"
 RUN_FN = "trainer.task.run_fn"
+TUNER_FN = "trainer.tuning.tuner_fn"
 SERVING_DIR = "serving"  # under the output dir: <model>/<version>/ in TF Serving's layout
 METADATA_FILE = "metadata.sqlite"
 PIPELINE_ROOT_DIR = "pipeline_root"
@@ -100,6 +101,28 @@ class VertexTraining:
                 "container_spec": {"image_uri": self.image,
                                    "env": [{"name": DISTRIBUTION_ENV, "value": MULTI_WORKER}]}}
 
+    def tuner_custom_config(self, model_name: str) -> dict[str, Any]:
+        """The keys tfx.extensions.google_cloud_ai_platform.Tuner reads from custom_config: the
+        search runs as one Vertex AI CustomJob on the chief's machine (trials in sequence)."""
+        from tfx.extensions.google_cloud_ai_platform import constants
+        from tfx.extensions.google_cloud_ai_platform.tuner import executor
+
+        pool = {**self._worker_pool(1)}
+        # Trials run one after another in one process: no multi-worker environment.
+        pool["container_spec"] = {"image_uri": self.image}
+        job_spec: dict[str, Any] = {"worker_pool_specs": [pool]}
+        if self.service_account is not None:
+            job_spec["service_account"] = self.service_account
+        return {
+            constants.ENABLE_VERTEX_KEY: True,
+            constants.VERTEX_REGION_KEY: self.region,
+            executor.TUNING_ARGS_KEY: {
+                "project": self.project,
+                "display_name": f"{PIPELINE_NAME}-tuner-{model_name}",
+                "job_spec": job_spec,
+            },
+        }
+
     def trainer_custom_config(self, model_name: str) -> dict[str, Any]:
         """The keys tfx.extensions.google_cloud_ai_platform.Trainer reads from custom_config
         (the run_fn gets them too, next to the model's own keys, and ignores them)."""
@@ -154,6 +177,9 @@ class PipelineSettings:
     # None: each Trainer trains inside its pipeline step (the stock Trainer); else a Vertex AI
     # training job per Trainer (orchestrator "vertex" only).
     vertex_training: VertexTraining | None = None
+    # A Tuner node before each Trainer (trainer/tuning.py) with this many trials; 0: none, the
+    # defaults of trainer/config.py train.
+    tune_trials: int = 0
     # Local runs: the ML Metadata store (SQLite); None on Vertex AI, which keeps its own.
     metadata_path: str | None = None
 

@@ -17,6 +17,7 @@ from contract import catalogue, keys, splits
 from contract.features import LABEL
 from contract.gates import Gate
 from pipeline import configs
+from trainer.config import search_space
 
 
 def create_pipeline(
@@ -58,6 +59,7 @@ def _model_branch(name, settings, transform, example_gen) -> list:
     """Trainer -> Evaluator -> Pusher for one model, each node suffixed with the model name."""
     custom_config = {keys.MODEL_NAME_KEY: name, keys.HPARAMS_KEY: settings.hparams.get(name, {}),
                      keys.CODE_VERSION_KEY: configs.code_version(configs.TRAINER_CODE)}
+    tuner = _tuner(name, settings, transform)
     trainer_class = tfx.components.Trainer
     if settings.vertex_training is not None:  # one Vertex AI training job (multi-worker)
         trainer_class = tfx.extensions.google_cloud_ai_platform.Trainer
@@ -70,6 +72,7 @@ def _model_branch(name, settings, transform, example_gen) -> list:
         train_args=tfx.proto.TrainArgs(splits=[splits.TRAIN]),
         # The test split for the Trainer's own report, the validation split for its curves.
         eval_args=tfx.proto.EvalArgs(splits=[splits.EVAL, splits.VALIDATION]),
+        hyperparameters=tuner.outputs["best_hyperparameters"] if tuner else None,
         custom_config=custom_config,
     ).with_id(f"Trainer.{name}")
     # The baseline: the latest model of the same name that its Evaluator blessed.
@@ -91,7 +94,31 @@ def _model_branch(name, settings, transform, example_gen) -> list:
         model_blessing=evaluator.outputs["blessing"],
         destination=os.path.join(settings.serving_dir, name),  # gs://BUCKET/PREFIX or local
     ).with_id(f"Pusher.{name}")
-    return [trainer, baseline, evaluator, pusher]
+    return [*([tuner] if tuner else []), trainer, baseline, evaluator, pusher]
+
+
+def _tuner(name, settings, transform):
+    """The Tuner of model `name` (`--tune`): searches its space (trainer/config.py) fitting the
+    train split and scoring the validation split, never the test split; None when not tuning
+    or when the model has nothing to search (a cascade's stages tune on their own)."""
+    if not settings.tune_trials or not search_space(name):
+        return None
+    custom_config = {keys.MODEL_NAME_KEY: name, keys.HPARAMS_KEY: settings.hparams.get(name, {}),
+                     keys.TUNER_TRIALS_KEY: settings.tune_trials,
+                     keys.CODE_VERSION_KEY: configs.code_version(configs.TRAINER_CODE)}
+    tuner_class = tfx.components.Tuner
+    if settings.vertex_training is not None:
+        tuner_class = tfx.extensions.google_cloud_ai_platform.Tuner
+        custom_config.update(settings.vertex_training.tuner_custom_config(name))
+    return tuner_class(
+        tuner_fn=configs.TUNER_FN,
+        examples=transform.outputs["transformed_examples"],
+        transform_graph=transform.outputs["transform_graph"],
+        schema=transform.outputs["post_transform_schema"],
+        train_args=tfx.proto.TrainArgs(splits=[splits.TRAIN]),
+        eval_args=tfx.proto.EvalArgs(splits=[splits.VALIDATION]),
+        custom_config=custom_config,
+    ).with_id(f"Tuner.{name}")
 
 
 def _eval_config(name: str, gate: Gate) -> tfma.EvalConfig:

@@ -88,6 +88,9 @@ class TrainingConfig:
 
 @dataclasses.dataclass(frozen=True)
 class MFConfig(TrainingConfig):
+    SEARCH_SPACE: ClassVar[SearchSpace] = {
+        "learning_rate": Range(5e-4, 5e-3, log=True), "l2": Range(0.03, 0.3, log=True),
+        "embedding_dim": Choice((32, 64, 128)), "epochs": Choice((10, 20, 30))}
     # Tuned on a validation split (every 10th RATING-protocol training example; never the test
     # split), RMSE: 0.9036 (batch 512, constant learning rate), 0.9026 (batch 256), 0.8996
     # (batch 256, cosine decay; 0.8998 with another seed); L2 0.09 / 0.12 with the cosine:
@@ -109,6 +112,12 @@ class TwoTowerConfig(TrainingConfig):
     """Hyper-parameters of the two-tower family (trainer.models.two_tower); the catalogue entry
     decides which towers exist, so a field of a feature group the model does not read (its
     `group` metadata) cannot be overridden for it (see `config_with_overrides`)."""
+
+    SEARCH_SPACE: ClassVar[SearchSpace] = {
+        "learning_rate": Range(1e-3, 2e-2, log=True), "temperature": Range(0.05, 0.5, log=True),
+        "embedding_dim": Choice((32, 64, 128)), "l2": Choice((0.0, 0.001, 0.01)),
+        "epochs": Choice((5, 10, 20)), "id_dropout": Choice((0.0, 0.1, 0.2)),
+        "feature_dim": Choice((8, 16, 32)), "history_encoder": Choice(HISTORY_ENCODERS)}
 
     embedding_dim: int = 64
     l2: float = 0.01
@@ -153,6 +162,10 @@ class RetrievalConfig(TwoTowerConfig):
 
 @dataclasses.dataclass(frozen=True)
 class RankingConfig(TrainingConfig):
+    SEARCH_SPACE: ClassVar[SearchSpace] = {
+        "learning_rate": Range(5e-4, 5e-3, log=True), "dropout": Range(0.2, 0.6),
+        "retrieval_weight": Choice((0.1, 0.3, 1.0, 3.0)),
+        "epochs": Choice((5, 10, 15))}
     # ML-100K RATING-protocol RMSE: 0.9137 for the MLP alone (32 dims, dropout 0.1, L2 0.01),
     # 0.9066 with the wide MF part (dropout 0.3, batch 1024, constant rate). Then on a validation
     # split (every 10th training example), over training seeds 42 / 1 / 2: batch 512 + cosine

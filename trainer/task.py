@@ -25,7 +25,7 @@ from contract import catalogue, splits, topk_metrics
 from contract import features as F
 from contract.keys import DISTRIBUTION_ENV, HPARAMS_KEY, METRICS_FILE, MODEL_NAME_KEY, TOP_K
 from trainer import data, evaluation, tflite
-from trainer.config import TrainingConfig, config_with_overrides
+from trainer.config import TrainingConfig, config_with_tuned
 from trainer.export import ServingModule, export
 from trainer.models.base import RecommenderModel
 from trainer.models.registry import build_model
@@ -68,13 +68,19 @@ def make_strategy(kind: str | None = None) -> tf.distribute.Strategy:
 def run_fn(fn_args: tfx.components.FnArgs) -> None:
     """Train, evaluate on the eval split (protocol metrics), export the SavedModel.
 
+    The config is the model's defaults (trainer/config.py), then the Tuner's best
+    hyper-parameters when the pipeline tuned (`fn_args.hyperparameters`), then the run's
+    --hparam overrides, which win.
+
     Models whose catalogue entry asks for it also get an on-device TFLite top-K under the
     SavedModel's `extra/` folder (see trainer.tflite), so the Pusher pushes both together.
     With several workers, only the chief's metrics and model are kept (see `output_dirs`).
     """
     strategy = make_strategy()  # first: no TensorFlow op may run before a multi-worker one
     name = fn_args.custom_config[MODEL_NAME_KEY]
-    config = config_with_overrides(name, fn_args.custom_config.get(HPARAMS_KEY) or {})
+    # Defaults, then the Tuner's best values (`--tune`), then the run's --hparam overrides.
+    config = config_with_tuned(name, fn_args.hyperparameters,
+                               fn_args.custom_config.get(HPARAMS_KEY) or {})
     tft_output = tft.TFTransformOutput(fn_args.transform_output)
     trained = train_and_evaluate(
         name, config, SplitFiles.of(fn_args), fn_args.data_accessor, tft_output, strategy)

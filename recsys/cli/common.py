@@ -193,6 +193,8 @@ def new_log_path(output_dir: str, command: str) -> Path:
 
 
 # -- the pipeline's options ----------------------------------------------------------------------
+DEFAULT_TUNE_TRIALS = 10
+
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     """--models and --hparam."""
     parser.add_argument("--models", default=",".join(catalogue.MODEL_NAMES),
@@ -224,6 +226,12 @@ def add_pipeline_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--drift-threshold", type=float,
                         help="fail when a feature's distance to the previous run's statistics "
                              "exceeds this (0..1; default: per feature, schema/schema.pbtxt)")
+    parser.add_argument("--tune", action="store_true",
+                        help="tune each model's hyper-parameters first (TFX Tuner, KerasTuner "
+                             "Bayesian search fitting the train split, scored on the "
+                             "validation split); --hparam values stay fixed")
+    parser.add_argument("--tune-trials", type=int, default=DEFAULT_TUNE_TRIALS,
+                        help="with --tune, trials per model (default: %(default)s)")
 
 
 def model_names(text: str) -> tuple[str, ...]:
@@ -270,6 +278,8 @@ def pipeline_options(args: argparse.Namespace) -> dict[str, Any]:
                         ("--drift-threshold", args.drift_threshold)):
         if value is not None and not 0.0 <= value <= 1.0:
             raise CliError(f"{flag} must be between 0 and 1, got {value}")
+    if args.tune_trials < 1:
+        raise CliError(f"--tune-trials must be at least 1, got {args.tune_trials}")
     presplit = args.protocol == splits.Protocol.PRESPLIT.value
     if presplit != bool(args.train_file and args.eval_file):
         raise CliError("--train-file and --eval-file go together with --protocol presplit")
@@ -278,7 +288,8 @@ def pipeline_options(args: argparse.Namespace) -> dict[str, Any]:
             "gates": gates(args.min_hit_rate, models),
             "quarantine_bad_rows": args.quarantine_bad_rows,
             "max_bad_row_fraction": args.max_bad_row_fraction,
-            "drift_threshold": args.drift_threshold}
+            "drift_threshold": args.drift_threshold,
+            "tune_trials": args.tune_trials if args.tune else 0}
 
 
 def execute_pipeline(settings: Any) -> None:
