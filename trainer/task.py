@@ -163,6 +163,8 @@ def train_and_evaluate(
                         validation)
     train_seconds = time.monotonic() - started
     metrics = evaluate(model, tables, batches(files.eval))
+    for stage in getattr(model, "stages", ()):  # a cascade: each stage alone, same split
+        metrics[f"stage_{stage.name}"] = evaluate(stage, tables, batches(files.eval))
     return TrainedModel(model, tables, metrics, curves, train_seconds)
 
 

@@ -38,6 +38,10 @@ class Cascade(RecommenderModel):
         # The first stage is a two-tower model: query and candidate vectors of embedding_dim.
         self._first_width = self.stage_configs[0].embedding_dim
 
+    @property
+    def stages(self) -> tuple[RecommenderModel, RecommenderModel]:
+        return self.first, self.second
+
     def query_embeddings(self, features: Features, training: bool | None = None) -> tf.Tensor:
         first = self.first.query_embeddings(features, training=training)
         second = self.second.query_embeddings(features, training=training)

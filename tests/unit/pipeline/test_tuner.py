@@ -9,7 +9,6 @@ import keras_tuner
 import pytest
 from google.cloud.aiplatform_v1.types.custom_job import CustomJob
 from google.cloud.aiplatform_v1.types.job_state import JobState
-from tfx import v1 as tfx
 from tfx.extensions.google_cloud_ai_platform import training_clients
 from tfx.extensions.google_cloud_ai_platform.tuner import executor as vertex_tuner
 from tfx.types import artifact_utils, standard_artifacts
