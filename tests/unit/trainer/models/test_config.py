@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from contract import catalogue
 from contract.catalogue import MODEL_NAMES
 from trainer.config import (
+    CascadeConfig,
     HybridConfig,
     RankingConfig,
     TrainingConfig,
@@ -18,7 +20,17 @@ from trainer.models.registry import build_model, learning_rate
 
 @pytest.mark.parametrize("name", MODEL_NAMES)
 def test_every_catalogue_entry_names_a_config_class(name) -> None:
-    assert isinstance(default_config(name), TrainingConfig)
+    # A cascade's stages train with their own configs: it has no optimiser of its own.
+    expected = CascadeConfig if catalogue.entry(name).stages else TrainingConfig
+    assert isinstance(default_config(name), expected)
+
+
+def test_a_cascade_takes_only_its_own_fields() -> None:
+    assert config_with_overrides("two_stage", {"candidates": "50"}).candidates == 50
+    with pytest.raises(ValueError, match="learning_rate"):
+        config_with_overrides("two_stage", {"learning_rate": "0.1"})
+    with pytest.raises(ValueError, match="candidates"):
+        config_with_overrides("two_stage", {"candidates": "5"})
 
 
 def test_overrides_are_parsed_to_the_field_types() -> None:
