@@ -156,7 +156,8 @@ class TwoTowerConfig(TrainingConfig):
 @dataclasses.dataclass(frozen=True)
 class RetrievalConfig(TwoTowerConfig):
     # ML-100K TOPK HR@10 with the full-catalogue softmax: 0.144 (32 dims, no L2, 10 epochs),
-    # 0.154 (64 dims, L2 0.01, 20 epochs).
+    # 0.154 (64 dims, L2 0.01, 20 epochs). Validation split (defaults): HR@10 0.1506, NDCG@10
+    # 0.0769.
     pass
 
 
@@ -210,6 +211,7 @@ class RankingConfig(TrainingConfig):
 @dataclasses.dataclass(frozen=True)
 class HybridConfig(TwoTowerConfig):
     # ML-100K TOPK HR@10 0.196 in 10 epochs: the history makes it an item-based model.
+    # Validation split: HR@10 0.2110, NDCG@10 0.1123 (defaults).
     embedding_dim: int = 32
     l2: float = 0.0
     temperature: float = 0.2
@@ -220,6 +222,10 @@ class HybridConfig(TwoTowerConfig):
 @dataclasses.dataclass(frozen=True)
 class SequentialConfig(TwoTowerConfig):
     # ML-100K TOPK HR@10 0.200 after 10 epochs (full-catalogue softmax; in-batch: 0.11).
+    # Validation split (each user's latest training event; fit on the rest), HR@10 / NDCG@10:
+    # gru 0.2068 / 0.1027 (142 s fit + eval, load 6); attention (2 heads, 2 blocks, dropout
+    # 0.2, history 20) 0.2068 / 0.1036 (392 s, load 8): equal within one standard error
+    # (~0.013), so the 2.7x cheaper GRU stays the default.
     l2: float = 0.0
     epochs: int = 10
     history_encoder: str = _group_field("gru", Group.HISTORY)
