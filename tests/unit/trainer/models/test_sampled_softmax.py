@@ -16,7 +16,8 @@ from trainer.models.registry import build_model
 from trainer.models.towers import VocabSizes
 from trainer.models.two_tower import FULL, SAMPLED, SAMPLED_SOFTMAX_MIN_MOVIES, resolve_softmax
 
-RETRIEVAL_MODELS = catalogue.names(catalogue.Kind.RETRIEVAL)
+RETRIEVAL_MODELS = tuple(  # two-tower models, not cascades
+    n for n in catalogue.names(catalogue.Kind.RETRIEVAL) if not catalogue.entry(n).stages)
 # What each model learns (see conftest.make_features), as in test_models.py.
 PATTERN = {"retrieval": "user", "hybrid": "user", "sequential": "history"}
 FAST = {"embedding_dim": "16", "learning_rate": "0.02"}

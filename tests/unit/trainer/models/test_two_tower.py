@@ -17,7 +17,7 @@ CHANGES = {
     Group.MOVIE_ID: (F.MOVIE_INDEX, lambda v: (v + 1) % 11),
     Group.CONTENT: (F.GENRES_MULTI_HOT, lambda v: 1.0 - v),
 }
-TWO_TOWER = names(Kind.RETRIEVAL)
+TWO_TOWER = tuple(n for n in names(Kind.RETRIEVAL) if not entry(n).stages)  # not cascades
 
 
 def _changed(features, group):
