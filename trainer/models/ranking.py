@@ -116,7 +116,7 @@ class DeepRanking(RatingModel):
         if self._retrieval_weight <= 0:
             return loss
         movies = self.movie_tower(self._catalogue, training=training)
-        logits = self._implicit(queries[:, None, :self._deep_width], movies[None])  # [B, M]
+        logits = self._implicit_grid(queries[:, :self._deep_width], movies)  # [B, M]
         labels = features[F.MOVIE_INDEX]
         known = labels < tf.shape(movies, out_type=labels.dtype)[0]
         implicit = mean_loss(self.implicit_loss(tf.boolean_mask(labels, known),
@@ -125,7 +125,18 @@ class DeepRanking(RatingModel):
 
     def score(self, queries: tf.Tensor, candidates: tf.Tensor) -> tf.Tensor:
         """[B, Dq] x [M, Dc] -> [B, M] top-K scores of every pair (see the class)."""
-        return self.score_candidates(queries, candidates[None])
+        rating = self._rating(queries[:, None, :], candidates[None])
+        if self._retrieval_weight <= 0:
+            return rating
+        implicit = self._implicit_grid(queries[:, :self._deep_width],
+                                       candidates[:, :self._deep_width])
+        return implicit + self._score_rating_weight * rating
+
+    def _implicit_grid(self, users: tf.Tensor, movies: tf.Tensor) -> tf.Tensor:
+        """users [B, D] x movies [M, D] -> [B, M] cosine / temperature, as a matmul (the
+        broadcast product of `_implicit` would hold B x M x D floats)."""
+        return tf.matmul(tf.math.l2_normalize(users, -1), tf.math.l2_normalize(movies, -1),
+                         transpose_b=True) / self._temperature
 
     def score_candidates(self, queries: tf.Tensor, candidates: tf.Tensor) -> tf.Tensor:
         """queries [B, Dq] x candidates [B or 1, N, Dc] -> [B, N] top-K scores."""
