@@ -68,4 +68,5 @@ def test_example_gen_splits_every_synthetic_rating_leave_last_out(bench) -> None
         return sum(1 for _ in tf.data.TFRecordDataset(files, compression_type="GZIP"))
 
     users = results["sizes"][str(SIZE)]["users"]
-    assert count("eval") == users and count("train") == SIZE - users
+    assert count("eval") == count("validation") == users
+    assert count("train") == SIZE - 2 * users
