@@ -9,6 +9,12 @@ functions, so the pipeline's models and the peers are measured on exactly the sa
   its position in the input file and the seed, so it needs no global shuffle and runs the same
   in a Beam worker as in numpy.
 - PRESPLIT: the given train and eval files.
+- COLDSTART: new users and new movies. A seeded COLD_USER_FRACTION of the users is held out of
+  training entirely; each gives up to four eval examples, its ratings number k for k in
+  GIVEN_RATINGS, with the k ratings before as the history given at query time. The movies
+  first rated last (COLD_MOVIE_FRACTION of the movies, by the time of their first rating) are
+  held out too: every rating of one by a known user is an eval example. The other ratings are
+  training data, their validation events taken as under TOPK.
 
 Training data is then split once more, the same way, into TRAIN and VALIDATION (`with_validation`):
 under TOPK each user's latest training event, under RATING and PRESPLIT a seeded
@@ -31,6 +37,9 @@ EVAL = "eval"
 SPLITS = (TRAIN, VALIDATION, EVAL)
 RATING_TEST_FRACTION = 0.2
 VALIDATION_FRACTION = 0.05  # of the training events, under RATING and PRESPLIT
+COLD_USER_FRACTION = 0.1  # COLDSTART: users held out of training
+COLD_MOVIE_FRACTION = 0.05  # COLDSTART: movies held out of training, the latest first rated
+GIVEN_RATINGS = (0, 1, 3, 5)  # COLDSTART: a held-out user's ratings given at query time
 DEFAULT_SEED = 42
 
 
@@ -38,6 +47,7 @@ class Protocol(enum.StrEnum):
     TOPK = "topk"
     RATING = "rating"
     PRESPLIT = "presplit"
+    COLDSTART = "coldstart"
 
 
 def event_order_key(timestamp: int, line_number: int) -> tuple[int, int]:
@@ -65,11 +75,11 @@ def is_validation_share(line_number: int, seed: int = DEFAULT_SEED) -> bool:
 def with_validation(protocol: Protocol, user_splits: list[str], line_numbers: list[int],
                     seed: int = DEFAULT_SEED) -> list[str]:
     """One user's splits (TRAIN or EVAL, events in time order) with some TRAIN events turned
-    into VALIDATION: under TOPK the latest, if the user keeps another training event; else
-    the seeded share of `is_validation_share`."""
+    into VALIDATION: under TOPK and COLDSTART the latest, if the user keeps another training
+    event; else the seeded share of `is_validation_share`."""
     result = list(user_splits)
     training = [i for i, split in enumerate(result) if split == TRAIN]
-    if protocol == Protocol.TOPK:
+    if protocol in (Protocol.TOPK, Protocol.COLDSTART):
         if len(training) >= 2:
             result[training[-1]] = VALIDATION
         return result
@@ -98,3 +108,22 @@ def leave_last_out_mask(
     mask = np.zeros(len(order), dtype=bool)
     mask[order[is_last]] = True
     return mask
+
+
+def is_cold_user(user_id: str, seed: int = DEFAULT_SEED) -> bool:
+    """Whether COLDSTART holds this user out of training (seeded, by id)."""
+    return _uniform(f"{seed}:cold-user:{user_id}") < COLD_USER_FRACTION
+
+
+def cold_movies(first_rated: dict[str, int]) -> frozenset[str]:
+    """COLDSTART's held-out movies: of movie id -> timestamp of its first rating, the
+    COLD_MOVIE_FRACTION first rated last (ties broken by id, so the set is deterministic)."""
+    count = int(len(first_rated) * COLD_MOVIE_FRACTION)
+    latest = sorted(first_rated, key=lambda movie: (first_rated[movie], movie), reverse=True)
+    return frozenset(latest[:count])
+
+
+def given_ratings(event_count: int) -> list[int]:
+    """The GIVEN_RATINGS a held-out user with `event_count` ratings can be asked with (the
+    k-th rating, 0-based, is then the one to predict)."""
+    return [k for k in GIVEN_RATINGS if k < event_count]

@@ -150,6 +150,12 @@ class ServingModule(tf.Module):
         rows = tf.gather(seen, tf.minimum(user_index, seen.nrows() - 1))
         return self._mask(rows.value_rowids(), rows.flat_values, tf.size(user_index, tf.int64))
 
+    def _history_mask(self, history_index: tf.Tensor) -> tf.Tensor:
+        """[B, L] history (movie_index + 1, 0 = padding) -> [B, M] True at its movies."""
+        given = tf.where(history_index > 0)  # [n, 2]: (row, position)
+        movies = tf.gather_nd(history_index, given) - 1
+        return self._mask(given[:, 0], movies, tf.shape(history_index, out_type=tf.int64)[0])
+
     def _mask(self, rows: tf.Tensor, movie_index: tf.Tensor, batch: tf.Tensor) -> tf.Tensor:
         """[B, M] bool, True at each (row, movie) pair; out-of-vocabulary movies are dropped."""
         num_movies = tf.shape(self.movie_ids, out_type=tf.int64)[0]
@@ -186,10 +192,12 @@ class ServingModule(tf.Module):
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
     def serving_tf_example(self, examples):
-        """For TFMA: protocol TOPK's top-K (training movies removed), the popularity baseline's
+        """For TFMA: protocol TOPK's top-K (seen movies removed: the user's training movies and
+        the history the example gives, a new user's given ratings), the popularity baseline's
         top-K on the same terms, and the predicted rating for rating models."""
         features = self.tft_layer(tf.io.parse_example(examples, self._raw_spec))
-        seen = self._seen_mask(features[F.USER_INDEX])
+        seen = (self._seen_mask(features[F.USER_INDEX])
+                | self._history_mask(features[F.HISTORY_INDEX]))
         outputs = self._top_k(features, seen)
         outputs["popular_movie_ids"] = self._popular(seen)
         if self.model.kind == Kind.RATING:

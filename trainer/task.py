@@ -196,21 +196,27 @@ def fit(
 def evaluate(
     model: RecommenderModel, tables: data.TrainingTables, eval_batches: tf.data.Dataset,
 ) -> dict[str, Any]:
-    """HR@10/NDCG@10 over the full catalogue with training movies removed (protocol TOPK),
-    RMSE for rating models, on every eval example; plus HR@10 on the eval examples of cold
-    users and of cold movies (< COLD_THRESHOLD training ratings; hit rate None if none).
+    """HR@10/NDCG@10 over the full catalogue with seen movies removed (protocol TOPK), RMSE
+    for rating models, on every eval example; HR@10 on the eval examples of cold users and of
+    cold movies (< COLD_THRESHOLD training ratings; hit rate None if none); and, where the eval
+    split has them (protocol COLDSTART), per-bucket figures of the model and of popularity
+    (`cold_start_buckets`).
 
-    `tables.seen` [U + 1, None] holds each user's training movies (row U, the unknown user,
-    empty).
+    Seen movies are the user's training movies (`tables.seen` [U + 1, None], row U, the unknown
+    user, empty) and those the example gives as its history (a new user's given ratings).
     """
     seen = tables.seen
     seen_lists = np.split(seen.flat_values.numpy(), seen.row_splits.numpy()[1:-1])
     train_counts = {"user": seen.row_lengths().numpy(), "movie": tables.movie_counts}
     eval_features = _collect(eval_batches)
     user_index, movie_index = eval_features[F.USER_INDEX], eval_features[F.MOVIE_INDEX]
+    num_movies = len(tables.movie_counts)
+    seen_per_example = [np.union1d(seen_lists[u], _history_movies(history, num_movies))
+                        for u, history in zip(user_index, eval_features[F.HISTORY_INDEX],
+                                              strict=True)]
     ranks = evaluation.model_ranks(
         model, eval_features, {k: v.numpy() for k, v in tables.catalogue.items()}, movie_index,
-        [seen_lists[u] for u in user_index])
+        seen_per_example)
     metrics: dict[str, Any] = topk_metrics.metrics_from_ranks(ranks, k=TOP_K)
     if model.kind == catalogue.Kind.RATING:
         predictions = model.predict_rating(eval_features)
@@ -221,7 +227,49 @@ def evaluate(
         subset = topk_metrics.subset_hit_rate(ranks, cold, k=TOP_K)
         metrics[f"cold_{side}_hit_rate_at_{TOP_K}"] = subset[f"hit_rate_at_{TOP_K}"]
         metrics[f"cold_{side}_examples"] = subset["count"]
+    buckets = cold_start_buckets(user_index >= len(seen_lists) - 1, movie_index >= num_movies,
+                                 eval_features[F.HISTORY_LENGTH_FEATURE])
+    if buckets:
+        in_any = np.flatnonzero(np.logical_or.reduce(list(buckets.values())))
+        popularity = np.zeros(len(ranks), np.int64)
+        popularity[in_any] = _popularity_ranks(
+            tables.movie_counts, movie_index[in_any], [seen_per_example[i] for i in in_any])
+        metrics["cold_start_buckets"] = {
+            name: {"examples": int(mask.sum()),
+                   **topk_metrics.metrics_from_ranks(ranks[mask], k=TOP_K),
+                   **{f"popularity_{key}": value for key, value in
+                      topk_metrics.metrics_from_ranks(popularity[mask], k=TOP_K).items()}}
+            for name, mask in buckets.items()}
     return metrics
+
+
+def _popularity_ranks(movie_counts: np.ndarray, test_items: np.ndarray, seen: list,
+                      batch_size: int = 256) -> np.ndarray:
+    """[E] ranks of the held-out movies when the most rated unseen movies are recommended (a
+    movie outside the catalogue has no training rating: a miss)."""
+    scores = movie_counts.astype(np.float64)[None, :]
+    return np.concatenate([
+        topk_metrics.held_out_ranks(
+            np.repeat(scores, len(test_items[start:start + batch_size]), axis=0),
+            test_items[start:start + batch_size], seen[start:start + batch_size])
+        for start in range(0, len(test_items), batch_size)] or [np.zeros(0, np.int64)])
+
+
+def cold_start_buckets(new_user: np.ndarray, new_movie: np.ndarray,
+                       history_length: np.ndarray) -> dict[str, np.ndarray]:
+    """[E] masks of the eval examples by protocol COLDSTART's buckets: a new user given k
+    ratings (`new_user_given_<k>`, k = the history given) and a known user's new movie
+    (`new_movie`). Empty under the other protocols (no new user or movie)."""
+    buckets = {f"new_user_given_{k}": new_user & (history_length == k)
+               for k in splits.GIVEN_RATINGS}
+    buckets["new_movie"] = new_movie & ~new_user
+    return {name: mask for name, mask in buckets.items() if mask.any()}
+
+
+def _history_movies(history_index: np.ndarray, num_movies: int) -> np.ndarray:
+    """Catalogue movie indices of a history row (movie_index + 1, 0 padding, M + 1 unknown)."""
+    known = history_index[(history_index > 0) & (history_index <= num_movies)]
+    return known - 1
 
 
 def _training_count(counts: np.ndarray, eval_ids: np.ndarray) -> np.ndarray:

@@ -135,13 +135,27 @@ class Executor(BaseExampleGenExecutor):
             | "GroupByUser" >> beam.GroupByKey()
             | "BuildExamples" >> beam.FlatMap(
                 _packed_user_examples, sources, protocol, exec_properties[HISTORY_LENGTH_KEY],
-                exec_properties[SEED_KEY], movies, users)
+                exec_properties[SEED_KEY], movies, users, _cold_movies(read.events, protocol))
         )
         parts = examples | "Split" >> beam.Partition(
             lambda split_and_example, _: splits.SPLITS.index(split_and_example[0]),
             len(splits.SPLITS))
         return {split: part | f"{split.capitalize()}Payload" >> beam.Values()
                 for split, part in zip(splits.SPLITS, parts, strict=True)}
+
+
+def _cold_movies(events: beam.PCollection, protocol: splits.Protocol) -> Any:
+    """COLDSTART's held-out movies (`splits.cold_movies`, from every movie's first rating) as
+    a side input; an empty set under the other protocols."""
+    if protocol != splits.Protocol.COLDSTART:
+        return frozenset()
+    return beam.pvalue.AsSingleton(
+        events
+        | "MovieTimes" >> beam.Map(lambda user_event: (user_event[1][0].movie_id,
+                                                       user_event[1][0].timestamp))
+        | "FirstRated" >> beam.CombinePerKey(min)
+        | "AllFirstRated" >> beam.combiners.ToDict()
+        | "ColdMovies" >> beam.Map(splits.cold_movies))
 
 
 def _max_fraction(props: dict[str, Any]) -> float:
@@ -287,10 +301,12 @@ def _checked_rating(layout, path, number, line, movies, users) -> formats.Rating
 
 
 def assign_splits(
-    events: list[tuple[formats.Rating, str | None]], protocol: splits.Protocol, seed: int
+    events: list[tuple[formats.Rating, str | None]], protocol: splits.Protocol, seed: int,
+    cold_movies: frozenset[str] = frozenset(),
 ) -> list[tuple[formats.Rating, str]]:
     """One user's events in time order, each with its split under `protocol` (TRAIN,
-    VALIDATION or EVAL; see contract/splits.py)."""
+    VALIDATION or EVAL; see contract/splits.py). Under COLDSTART, for a user who is not held
+    out: the ratings of `cold_movies` are EVAL."""
     # Pre-split input has two files; line numbers then only break timestamp ties.
     ordered = sorted(events, key=lambda e: splits.event_order_key(
         e[0].timestamp, e[0].line_number))
@@ -300,6 +316,8 @@ def assign_splits(
     elif protocol == splits.Protocol.RATING:
         base = [splits.EVAL if splits.rating_split_is_test(r.line_number, seed) else splits.TRAIN
                 for r, _ in ordered]
+    elif protocol == splits.Protocol.COLDSTART:
+        base = [splits.EVAL if r.movie_id in cold_movies else splits.TRAIN for r, _ in ordered]
     else:
         base = [split for _, split in ordered]
     assigned = splits.with_validation(protocol, base, [r.line_number for r, _ in ordered], seed)
@@ -344,20 +362,39 @@ def _user_examples(
     seed: int,
     movies: dict[str, formats.Movie],
     users: dict[str, formats.User] | None,
+    cold_movies: frozenset[str] = frozenset(),
 ) -> Iterator[tuple[str, bytes]]:
     """(split, serialized tf.Example) for each event of one user.
 
     The history of an event holds the user's earlier training and validation events only, so
-    no eval movie ever leaks into a model's input.
+    no eval movie ever leaks into a model's input. A user COLDSTART holds out yields only the
+    eval examples of `_held_out_user_examples`.
     """
     user_id, events = user_and_events
     user = users[user_id] if users is not None else None
+    if protocol == splits.Protocol.COLDSTART and splits.is_cold_user(user_id, seed):
+        yield from _held_out_user_examples(list(events), movies, user)
+        return
     history: list[str] = []
-    for rating, split in assign_splits(list(events), protocol, seed):
+    for rating, split in assign_splits(list(events), protocol, seed, cold_movies):
         yield split, serialized_example(rating, movies[rating.movie_id], user,
                                         history[-history_length:])
         if split != splits.EVAL:
             history.append(rating.movie_id)
+
+
+def _held_out_user_examples(
+    events: list[tuple[formats.Rating, str | None]], movies: dict[str, formats.Movie],
+    user: formats.User | None,
+) -> Iterator[tuple[str, bytes]]:
+    """A held-out user's eval examples: for each k of `splits.given_ratings`, the k-th rating
+    (in time order) with the k ratings before it as the history given at query time."""
+    ordered = [rating for rating, _ in sorted(events, key=lambda e: splits.event_order_key(
+        e[0].timestamp, e[0].line_number))]
+    for k in splits.given_ratings(len(ordered)):
+        given = [rating.movie_id for rating in ordered[:k]]
+        target = ordered[k]
+        yield splits.EVAL, serialized_example(target, movies[target.movie_id], user, given)
 
 
 def to_example(

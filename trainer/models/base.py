@@ -71,6 +71,11 @@ class RecommenderModel(tfrs.models.Model):
         `score` would give them: what a second stage runs on a first stage's candidates."""
         return tf.reduce_sum(queries[:, None, :] * candidates, axis=-1)
 
+    def target_scores(self, queries: tf.Tensor, targets: tf.Tensor) -> tf.Tensor:
+        """[B] the score of each query's own candidate: queries [B, Dq], targets [B, Dc] (e.g.
+        a movie outside the catalogue, embedded from its content)."""
+        return tf.linalg.diag_part(self.score(queries, targets))
+
     def top_k_scores(self, queries: tf.Tensor, candidates: tf.Tensor,
                      exclude: tf.Tensor) -> tf.Tensor:
         """[B, M] scores to take a top-K from, `exclude` [B, M] (True: never recommend, e.g.

@@ -68,6 +68,11 @@ class Cascade(RecommenderModel):
         exclude = tf.zeros([tf.shape(queries)[0], tf.shape(candidates)[0]], tf.bool)
         return self.top_k_scores(queries, candidates, exclude)
 
+    def target_scores(self, queries: tf.Tensor, targets: tf.Tensor) -> tf.Tensor:
+        """[B] EXCLUDED_SCORE: a movie outside the catalogue never reaches the second stage,
+        the first only retrieves catalogue movies."""
+        return tf.fill([tf.shape(queries)[0]], tf.constant(EXCLUDED_SCORE, tf.float32))
+
     def top_k_scores(self, queries: tf.Tensor, candidates: tf.Tensor,
                      exclude: tf.Tensor) -> tf.Tensor:
         """[B, M]: the second stage's scores on the first stage's top `candidates` movies

@@ -105,3 +105,48 @@ def test_a_bad_line_in_a_later_part_is_named_by_its_line(data_dir, tmp_path,
     (bad / "movies.csv").write_bytes((data_dir / "movies.csv").read_bytes())
     with pytest.raises(Exception, match=r"ratings\.csv:1235: rating 'abc' is not a number"):
         _examples(bad, tmp_path / "out", 2_000, monkeypatch)
+
+
+def test_coldstart_keeps_held_out_users_and_movies_out_of_training(data_dir, tmp_path,
+                                                                   monkeypatch) -> None:
+    monkeypatch.setattr(executor, "PART_BYTES", 1 << 30)
+    properties = {standard_component_specs.INPUT_BASE_KEY: str(data_dir),
+                  executor.PROTOCOL_KEY: splits.Protocol.COLDSTART.value,
+                  executor.HISTORY_LENGTH_KEY: 20, executor.SEED_KEY: 42}
+    with beam.Pipeline() as pipeline:
+        outputs = executor.Executor().GenerateExamplesByBeam(pipeline, properties)
+        for name, examples in outputs.items():
+            _ = examples | f"Write{name}" >> beam.io.WriteToTFRecord(str(tmp_path / name))
+
+    def rows(split: str) -> list[tuple[str, str, int, list[str]]]:
+        out = []
+        for record in tf.data.TFRecordDataset(glob.glob(str(tmp_path / f"{split}*"))):
+            feature = tf.train.Example.FromString(record.numpy()).features.feature
+            out.append((feature[F.USER_ID].bytes_list.value[0].decode(),
+                        feature[F.MOVIE_ID].bytes_list.value[0].decode(),
+                        feature[F.TIMESTAMP].int64_list.value[0],
+                        [h.decode() for h in feature[F.HISTORY].bytes_list.value]))
+        return out
+
+    ratings = [line.split(",") for line in (data_dir / "ratings.csv").read_text().splitlines()[1:]]
+    first_rated: dict[str, int] = {}
+    for _, movie, _, timestamp in ratings:
+        first_rated[movie] = min(first_rated.get(movie, 1 << 62), int(timestamp))
+    cold_movies = splits.cold_movies(first_rated)
+    held_out = {user for user, *_ in ratings if splits.is_cold_user(user, 42)}
+    assert held_out and cold_movies
+    training = rows(splits.TRAIN) + rows(splits.VALIDATION)
+    assert not {user for user, *_ in training} & held_out
+    assert not {movie for _, movie, *_ in training} & cold_movies
+    evaluation = rows(splits.EVAL)
+    for user in held_out:  # asked with 0, 1, 3, 5 given ratings, in time order
+        asked = sorted((len(history), timestamp, history) for u, _, timestamp, history
+                       in evaluation if u == user)
+        count = sum(1 for u, *_ in ratings if u == user)
+        assert [given for given, *_ in asked] == splits.given_ratings(count)
+        for (_, _, shorter), (_, _, longer) in zip(asked, asked[1:], strict=False):
+            assert longer[:len(shorter)] == shorter  # the first ratings, growing
+    known_user_rows = [row for row in evaluation if row[0] not in held_out]
+    assert {movie for _, movie, *_ in known_user_rows} <= cold_movies
+    assert len(known_user_rows) == sum(1 for user, movie, *_ in ratings
+                                       if user not in held_out and movie in cold_movies)
