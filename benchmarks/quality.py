@@ -40,11 +40,20 @@ class ProtocolRun:
     eval_file: str | None = None
 
 
+def cold_start_models() -> tuple[str, ...]:
+    """The models COLDSTART measures: the plain retrieval-type ones (a cascade's first stage
+    is one of them)."""
+    return tuple(entry.name for entry in catalogue.CATALOGUE
+                 if entry.kind == catalogue.Kind.RETRIEVAL and not entry.stages)
+
+
 def protocol_runs(data_dir: str) -> list[ProtocolRun]:
-    """TOPK (every model), RATING (rating models), and PRESPLIT when its files exist."""
+    """TOPK (every model), RATING (rating models), COLDSTART (`cold_start_models`), and
+    PRESPLIT when its files exist."""
     rating_models = catalogue.names(catalogue.Kind.RATING)
     runs = [ProtocolRun("topk", splits.Protocol.TOPK.value, catalogue.MODEL_NAMES),
-            ProtocolRun("rating", splits.Protocol.RATING.value, rating_models)]
+            ProtocolRun("rating", splits.Protocol.RATING.value, rating_models),
+            ProtocolRun("coldstart", splits.Protocol.COLDSTART.value, cold_start_models())]
     base, test = f"{PRESPLIT_NAME}.base", f"{PRESPLIT_NAME}.test"
     if os.path.exists(os.path.join(data_dir, base)) and os.path.exists(
             os.path.join(data_dir, test)):
@@ -113,6 +122,20 @@ def _read_models(settings: PipelineSettings, label: str) -> dict[str, dict[str, 
             entries[f"{name}@{label}"] = model_entry(
                 label, run_summary.model_metrics(result), directory_bytes(model_dir))
     return entries
+
+
+def cold_start_rows(results: dict[str, dict[str, Any]]) -> list[tuple[str, str, Any, Any, int]]:
+    """(bucket, model or "popularity", HR@10, NDCG@10, examples) of every COLDSTART model,
+    popularity once per bucket (it is the same in every model's run)."""
+    rows, popularity = [], {}
+    for key, entry in results.items():
+        for bucket, figures in sorted(entry.get("cold_start_buckets", {}).items()):
+            rows.append((bucket, key.split("@", 1)[0], figures["hit_rate_at_10"],
+                         figures["ndcg_at_10"], figures["examples"]))
+            popularity[bucket] = ("popularity", figures["popularity_hit_rate_at_10"],
+                                  figures["popularity_ndcg_at_10"], figures["examples"])
+    rows += [(bucket, *figures) for bucket, figures in popularity.items()]
+    return sorted(rows, key=lambda row: (row[0], row[1] == "popularity", row[1]))
 
 
 def write(results: dict[str, dict[str, Any]], output: str) -> Path:

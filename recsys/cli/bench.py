@@ -47,6 +47,11 @@ def _benchmark(args: argparse.Namespace) -> int:
 
     results = quality.run(args.data_dir, hparams, args.work_dir, execute)
     common.console.print(run_peers.format_table(results), markup=False)
+    cold = quality.cold_start_rows(results)
+    if cold:
+        common.console.print(common.table(
+            ("cold-start bucket", "model", "HR@10", "NDCG@10", "examples"), cold,
+            title="\nprotocol coldstart: new users given k ratings, new movies"))
     path = quality.write(results, args.output)
     common.console.print(f"benchmark finished in {time.monotonic() - started:.0f} s; "
                          f"wrote {path}", markup=False)

@@ -144,8 +144,37 @@ def _write_html(output_dir: str, images: list[tuple[str, str]], metrics: dict) -
                       f"<figcaption>{html.escape(t)}</figcaption></figure>" for t, f in images)
     page = (f"<!doctype html><meta charset='utf-8'><title>recsys run report</title>"
             f"<h1>recsys run report</h1><table border=1><tr><th>model</th><th>eval</th></tr>"
-            f"{rows}</table>{figures}")
+            f"{rows}</table>{cold_start_table(metrics)}{figures}")
     path = os.path.join(output_dir, "report.html")
     with open(path, "w") as handle:
         handle.write(page)
     return path
+
+
+def cold_start_table(metrics: dict[str, dict]) -> str:
+    """HTML table of protocol COLDSTART's buckets (rows) by model and popularity (columns):
+    HR@10 / NDCG@10 and the examples per bucket; "" when no model has buckets."""
+    buckets = {name: model["eval"]["cold_start_buckets"] for name, model in sorted(metrics.items())
+               if model.get("eval", {}).get("cold_start_buckets")}
+    if not buckets:
+        return ""
+    names = sorted({bucket for model in buckets.values() for bucket in model})
+    header = "".join(f"<th>{html.escape(model)}</th>" for model in buckets)
+    rows = []
+    for bucket in names:
+        cells = [buckets[model].get(bucket) for model in buckets]
+        shown = next(cell for cell in cells if cell)
+        rows.append(
+            f"<tr><td>{html.escape(bucket)}</td><td>{shown['examples']}</td>"
+            + "".join(f"<td>{_figures(cell, '')}</td>" for cell in cells)
+            + f"<td>{_figures(shown, 'popularity_')}</td></tr>")
+    return ("<h2>Cold start (protocol coldstart): HR@10 / NDCG@10</h2><table border=1>"
+            f"<tr><th>bucket</th><th>examples</th>{header}<th>popularity</th></tr>"
+            f"{''.join(rows)}</table>")
+
+
+def _figures(cell: dict | None, prefix: str) -> str:
+    if not cell:
+        return ""
+    return f"{cell[prefix + 'hit_rate_at_10']:.4f} / {cell[prefix + 'ndcg_at_10']:.4f}"
+

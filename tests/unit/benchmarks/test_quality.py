@@ -48,15 +48,34 @@ def test_one_table_and_json_with_a_key_per_model_and_peer() -> None:
 
 def test_protocol_runs_add_presplit_only_when_its_files_exist(tmp_path) -> None:
     labels = [run.label for run in quality.protocol_runs(str(tmp_path))]
-    assert labels == ["topk", "rating"]
+    assert labels == ["topk", "rating", "coldstart"]
     (tmp_path / "u1.base").write_text("")
     (tmp_path / "u1.test").write_text("")
     runs = quality.protocol_runs(str(tmp_path))
-    assert [run.label for run in runs] == ["topk", "rating", "u1"]
+    assert [run.label for run in runs] == ["topk", "rating", "coldstart", "u1"]
     assert runs[0].models == MODEL_NAMES
-    assert runs[2].protocol == "presplit"
-    assert runs[2].models == catalogue.names(catalogue.Kind.RATING)
-    assert (runs[2].train_file, runs[2].eval_file) == ("u1.base", "u1.test")
+    assert set(runs[2].models) == {"sequential", "hybrid", "retrieval"}
+    assert runs[3].protocol == "presplit"
+    assert runs[3].models == catalogue.names(catalogue.Kind.RATING)
+    assert (runs[3].train_file, runs[3].eval_file) == ("u1.base", "u1.test")
+
+
+def test_cold_start_rows_put_popularity_once_per_bucket() -> None:
+    def bucket(hr, popular, examples=40):
+        return {"hit_rate_at_10": hr, "ndcg_at_10": hr / 2, "examples": examples,
+                "popularity_hit_rate_at_10": popular, "popularity_ndcg_at_10": popular / 2}
+
+    results = {
+        "hybrid@coldstart": {"cold_start_buckets": {"new_movie": bucket(0.1, 0.0),
+                                                    "new_user_given_1": bucket(0.3, 0.2)}},
+        "retrieval@coldstart": {"cold_start_buckets": {"new_movie": bucket(0.05, 0.0)}},
+        "mf@rating": {"rmse": 0.9},
+    }
+    assert quality.cold_start_rows(results) == [
+        ("new_movie", "hybrid", 0.1, 0.05, 40), ("new_movie", "retrieval", 0.05, 0.025, 40),
+        ("new_movie", "popularity", 0.0, 0.0, 40),
+        ("new_user_given_1", "hybrid", 0.3, 0.15, 40),
+        ("new_user_given_1", "popularity", 0.2, 0.1, 40)]
 
 
 def test_directory_bytes(tmp_path) -> None:
