@@ -78,6 +78,11 @@ class TrainingConfig:
     lr_schedule: str = "constant"
     epochs: int = 5
     batch_size: int = 1024
+    # After the fit on `train` (curves on `validation`), fit again from scratch on train and
+    # validation for as many epochs: the exported model learns from every training event, the
+    # latest included (under TOPK leaving each user's latest out cost 0.015-0.02 HR@10 on
+    # ML-100K). False halves the training time.
+    refit: bool = True
 
     def __post_init__(self) -> None:
         _check(self.optimizer in OPTIMIZERS, f"optimizer must be one of {OPTIMIZERS}")

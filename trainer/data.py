@@ -69,27 +69,31 @@ class TrainingTables:
     users: dict[str, tf.Tensor]  # per-user query features [U + 1, ...]
     seen: tf.RaggedTensor  # [U + 1, None] movie indices each user rated in training
     movie_counts: np.ndarray  # [M] training examples of each movie (int64)
+    validation_movie_counts: np.ndarray  # [M] validation examples of each movie (int64)
+
+    def with_validation_fitted(self) -> TrainingTables:
+        """The tables of a model fitted on training and validation examples alike."""
+        return dataclasses.replace(
+            self, movie_counts=self.movie_counts + self.validation_movie_counts,
+            validation_movie_counts=np.zeros_like(self.validation_movie_counts))
 
 
 def training_tables(train_batches: tf.data.Dataset, vocab: VocabSizes,
                     validation_batches: tf.data.Dataset | None = None) -> TrainingTables:
-    """All the tables, from ONE pass over the training batches (and the validation batches,
-    which count as seen data in the catalogue, the user table and `seen`, not in
-    `movie_counts`: those are the examples the model fits)."""
+    """All the tables, from ONE pass over the training batches and the validation batches,
+    which count as seen data in the catalogue, the user table and `seen`."""
     catalogue, users, seen = (
         _Catalogue(vocab.movies), _UserTable(vocab.users), _SeenMovies(vocab.users))
-    counts = np.zeros(vocab.movies + 1, np.int64)  # + the OOV index
-    for batch in train_batches.as_numpy_iterator():
-        for builder in (catalogue, users, seen):
-            builder.add(batch)
-        counts += np.bincount(np.asarray(batch[F.MOVIE_INDEX]).reshape(-1),
-                              minlength=vocab.movies + 1)
-    if validation_batches is not None:
-        for batch in validation_batches.as_numpy_iterator():
+    counts = {}
+    for split, batches in (("train", train_batches), ("validation", validation_batches)):
+        counts[split] = np.zeros(vocab.movies + 1, np.int64)  # + the OOV index
+        for batch in batches.as_numpy_iterator() if batches is not None else ():
             for builder in (catalogue, users, seen):
                 builder.add(batch)
+            counts[split] += np.bincount(np.asarray(batch[F.MOVIE_INDEX]).reshape(-1),
+                                         minlength=vocab.movies + 1)
     return TrainingTables(catalogue.result(), users.result(), seen.result(),
-                          counts[:vocab.movies])
+                          counts["train"][:vocab.movies], counts["validation"][:vocab.movies])
 
 
 class _Catalogue:

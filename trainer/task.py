@@ -147,7 +147,8 @@ def train_and_evaluate(
     strategy: tf.distribute.Strategy,
 ) -> TrainedModel:
     """Builds model `name`, fits it on the train files (its curves on the validation files),
-    evaluates it on the eval files."""
+    then, with `config.refit`, once more on the train and validation files (the curves of that
+    fit prefixed `refit_`); evaluates the last on the eval files."""
 
     def batches(patterns: list[str], batch_size: int = SCAN_BATCH, shuffle: bool = False):
         return data.dataset(patterns, data_accessor, tft_output, batch_size, shuffle=shuffle)
@@ -161,6 +162,13 @@ def train_and_evaluate(
     model, curves = fit(name, vocab, config, tables,
                         batches(files.train, config.batch_size, shuffle=True), strategy,
                         validation)
+    if validation is not None and config.refit:
+        tf.keras.utils.set_random_seed(TRAINING_SEED)
+        tables = tables.with_validation_fitted()
+        model, refit_curves = fit(
+            name, vocab, config, tables,
+            batches(files.train + files.validation, config.batch_size, shuffle=True), strategy)
+        curves.update({f"refit_{metric}": values for metric, values in refit_curves.items()})
     train_seconds = time.monotonic() - started
     metrics = evaluate(model, tables, batches(files.eval))
     for stage in getattr(model, "stages", ()):  # a cascade: each stage alone, same split

@@ -74,8 +74,10 @@ def test_each_model_is_pushed_with_metrics_and_callable_signatures(pipeline_run)
         trainer = run_summary.model_metrics(results[f"Trainer.{model}"])
         metrics = trainer["eval"]
         assert 0.0 <= metrics["hit_rate_at_10"] <= 1.0 and metrics["eval_examples"] == USERS
-        curves = trainer["training_curves"]  # per epoch, on the train and validation splits
-        assert len(curves["loss"]) == len(curves["val_loss"]) == trainer["config"]["epochs"]
+        curves = trainer["training_curves"]  # per epoch, on the train and validation splits,
+        epochs = trainer["config"]["epochs"]  # then refitted on both
+        assert len(curves["loss"]) == len(curves["val_loss"]) == epochs
+        assert len(curves["refit_loss"]) == epochs and "refit_val_loss" not in curves
         loaded = tf.saved_model.load(destination)
         top = loaded.signatures["recommend"](
             user_id=tf.constant(["1", "no-such-user"]), history=tf.constant([[""], ["3"]]),

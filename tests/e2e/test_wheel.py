@@ -10,6 +10,7 @@ site directory, does not run the .pth files there, such as the editable install'
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -67,9 +68,15 @@ _PROBE = textwrap.dedent("""
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("dist")
+    """Built from a copy of the tracked files: setuptools writes build/ into the source tree."""
+    source, out = tmp_path_factory.mktemp("source"), tmp_path_factory.mktemp("dist")
+    tracked = subprocess.run(["git", "ls-files", "-z"], cwd=REPO_ROOT, check=True,
+                             capture_output=True).stdout.decode().split("\0")
+    for name in filter(None, tracked):
+        (source / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(REPO_ROOT / name, source / name)
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-                    "-q", "-w", str(out), str(REPO_ROOT)], check=True)
+                    "-q", "-w", str(out), str(source)], check=True)
     (path,) = out.glob("recsys_tfx-*.whl")
     return path
 
