@@ -1,38 +1,31 @@
-"""Load ML-100K-style ratings into numpy arrays and build the evaluation splits.
+"""Read a MovieLens directory the way the pipeline's ExampleGen does, and split it as it does.
 
-The splits come from `contract.splits` (the same functions the pipeline's ExampleGen uses), so
-the peers here are measured on exactly the events the TFX models are measured on.
+The files are read by the ExampleGen's own readers (`components/movielens_example_gen`: layout
+detection, line numbering, parsing and id checks) and each user's events get their split from
+its `assign_splits` (`contract/splits.py`'s protocols), so the peers here are measured on
+exactly the events the TFX models are measured on. Only the grouping by user differs: a dict
+here, a Beam GroupByKey there (both over `pack_event`'s bytes, ~70 per rating).
+
+The peers fit every training event: the ExampleGen's TRAIN and VALIDATION splits together (the
+validation split only serves the models' curves, early stopping and tuning, and is seen data).
 
 Shapes: n = number of events, U = number of users, I = number of items (the whole catalogue:
-every item that occurs anywhere in the loaded data, train or test).
+every item that occurs anywhere in the ratings, train or test).
 """
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import functools
+import os
 from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
 
+from components.movielens_example_gen import executor, formats
 from contract import splits
-
-RATINGS_FILE = "u.data"
-
-
-@dataclasses.dataclass(frozen=True)
-class Interactions:
-    """Raw events as parallel arrays, each [n]; ids are the file's raw ids."""
-
-    users: np.ndarray  # int64 [n]
-    items: np.ndarray  # int64 [n]
-    ratings: np.ndarray  # float32 [n]
-    timestamps: np.ndarray  # int64 [n]
-    line_numbers: np.ndarray  # int64 [n], 1-based line of the event in its file
-
-    def __len__(self) -> int:
-        return len(self.users)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,7 +55,9 @@ class IndexMap:
 class Split:
     """Train/test events as contiguous user and item indices.
 
-    For protocol TOPK there is exactly one test event per user (`test_users` sorted).
+    Training events are grouped by user (ascending index), each user's in time order (the
+    ExampleGen's order: timestamp, then line); test events are sorted by (user, item). Under
+    protocol TOPK there is exactly one test event per user.
     """
 
     protocol: str
@@ -104,6 +99,12 @@ class Split:
         return [matrix.indices[matrix.indptr[u]:matrix.indptr[u + 1]].astype(np.int64)
                 for u in range(self.n_users)]
 
+    @functools.cached_property
+    def sequences(self) -> list[np.ndarray]:
+        """Per user u, u's training items in time order (oldest first): list of U int arrays."""
+        bounds = np.searchsorted(self.train_users, np.arange(self.n_users + 1))
+        return [self.train_items[bounds[u]:bounds[u + 1]] for u in range(self.n_users)]
+
     def summary(self) -> dict[str, int | str]:
         return {
             "protocol": self.protocol, "n_users": self.n_users, "n_items": self.n_items,
@@ -111,76 +112,67 @@ class Split:
         }
 
 
-def read_ratings_file(path: str | Path) -> Interactions:
-    """Read a tab/whitespace-separated `user item rating timestamp` file (u.data, u1.base).
+@dataclasses.dataclass
+class _Events:
+    """Parallel lists of assigned events, filled user by user."""
 
-    Blank lines are skipped but still counted, so `line_numbers` are true file lines.
-    """
-    rows: list[tuple[int, int, float, int, int]] = []
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            fields = line.split()
-            if not fields:
-                continue
-            if len(fields) != 4:
-                raise ValueError(f"{path}:{number}: expected 4 fields, got {len(fields)}")
-            user, item, rating, timestamp = fields
-            rows.append((int(user), int(item), float(rating), int(timestamp), number))
-    table = np.array(rows, dtype=np.float64).reshape(-1, 5)
-    return Interactions(
-        users=table[:, 0].astype(np.int64), items=table[:, 1].astype(np.int64),
-        ratings=table[:, 2].astype(np.float32), timestamps=table[:, 3].astype(np.int64),
-        line_numbers=table[:, 4].astype(np.int64),
-    )
+    users: list[int] = dataclasses.field(default_factory=list)
+    items: list[int] = dataclasses.field(default_factory=list)
+    ratings: list[float] = dataclasses.field(default_factory=list)
+
+    def add(self, rating: formats.Rating) -> None:
+        self.users.append(int(rating.user_id))
+        self.items.append(int(rating.movie_id))
+        self.ratings.append(rating.rating)
 
 
-def load_ratings(data_dir: str | Path, filename: str = RATINGS_FILE) -> Interactions:
-    """The events of `data_dir/u.data` (or another file name)."""
-    return read_ratings_file(Path(data_dir) / filename)
-
-
-def load_presplit(
-    data_dir: str | Path, name: str = "u1"
-) -> tuple[Interactions, Interactions]:
-    """A pre-split pair `data_dir/{name}.base` (train) and `data_dir/{name}.test` (test)."""
-    data_dir = Path(data_dir)
-    return (read_ratings_file(data_dir / f"{name}.base"),
-            read_ratings_file(data_dir / f"{name}.test"))
-
-
-def split_from_mask(
-    data: Interactions, test_mask: np.ndarray, protocol: str
+def load_split(
+    data_dir: str | Path, protocol: str = splits.Protocol.TOPK,
+    seed: int = splits.DEFAULT_SEED, train_file: str | None = None,
+    eval_file: str | None = None,
 ) -> Split:
-    """Split `data` into train (~test_mask) and test (test_mask), indices over all events."""
-    users, items = IndexMap.from_ids(data.users), IndexMap.from_ids(data.items)
-    user_index, item_index = users.index(data.users), items.index(data.items)
-    train, test = ~test_mask, test_mask
-    order = np.lexsort((item_index[test], user_index[test]))
+    """The ExampleGen's split of `data_dir` under `protocol` (TOPK, RATING, or PRESPLIT with
+    `train_file` and `eval_file`), its EVAL events as the test part and its TRAIN and
+    VALIDATION events as the training part. Bad input raises the ExampleGen's InputDataError
+    (file and line)."""
+    protocol = splits.Protocol(protocol)
+    if protocol == splits.Protocol.COLDSTART:
+        raise ValueError("the peers run protocols topk, rating and presplit; coldstart's "
+                         "popularity figures come from the Trainer")
+    data_dir = os.path.abspath(data_dir)
+    layout = formats.detect_layout(data_dir)
+    movies = formats.read_movies(data_dir, layout)
+    users = formats.read_users(data_dir, layout)
+    sources = executor.rating_sources(data_dir, layout, protocol, {
+        executor.TRAIN_FILE_KEY: train_file, executor.EVAL_FILE_KEY: eval_file})
+    source_paths = [path for path, _ in sources]
+    packed_by_user: dict[str, list[bytes]] = collections.defaultdict(list)
+    for part in executor.rating_parts(sources, layout.header, quarantine=False):
+        for event in executor.read_rating_events(part, layout.name, movies, users):
+            user_id, packed = executor.pack_event(event, source_paths)
+            packed_by_user[user_id].append(packed)
+    train, test = _Events(), _Events()
+    for user_id in sorted(packed_by_user, key=int):
+        events = [executor.unpack_event(user_id, packed, sources)
+                  for packed in packed_by_user.pop(user_id)]
+        for rating, split in executor.assign_splits(events, protocol, seed):
+            (test if split == splits.EVAL else train).add(rating)
+    return _indexed(protocol, train, test)
+
+
+def _indexed(protocol: splits.Protocol, train: _Events, test: _Events) -> Split:
+    """Raw ids -> contiguous indices over both parts; test events sorted by (user, item)."""
+    train_users, train_items, test_users, test_items = (
+        np.asarray(ids, dtype=np.int64)
+        for ids in (train.users, train.items, test.users, test.items))
+    users = IndexMap.from_ids(train_users, test_users)
+    items = IndexMap.from_ids(train_items, test_items)
+    test_user_index, test_item_index = users.index(test_users), items.index(test_items)
+    order = np.lexsort((test_item_index, test_user_index))
     return Split(
-        protocol=protocol, users=users, items=items,
-        train_users=user_index[train], train_items=item_index[train],
-        train_ratings=data.ratings[train],
-        test_users=user_index[test][order], test_items=item_index[test][order],
-        test_ratings=data.ratings[test][order],
+        protocol=protocol.value, users=users, items=items,
+        train_users=users.index(train_users), train_items=items.index(train_items),
+        train_ratings=np.asarray(train.ratings, dtype=np.float32),
+        test_users=test_user_index[order], test_items=test_item_index[order],
+        test_ratings=np.asarray(test.ratings, dtype=np.float32)[order],
     )
-
-
-def topk_split(data: Interactions) -> Split:
-    """Protocol TOPK: each user's latest event (ties: later line) is the test event."""
-    mask = splits.leave_last_out_mask(data.users, data.timestamps, data.line_numbers)
-    return split_from_mask(data, mask, splits.Protocol.TOPK.value)
-
-
-def rating_split(data: Interactions, seed: int = splits.DEFAULT_SEED) -> Split:
-    """Protocol RATING: the seeded per-line 80/20 split of `contract.splits`."""
-    mask = splits.rating_split_mask(data.line_numbers, seed)
-    return split_from_mask(data, mask, splits.Protocol.RATING.value)
-
-
-def presplit_split(train: Interactions, test: Interactions) -> Split:
-    """A given train/test pair (e.g. u1.base/u1.test) as one Split over both files' ids."""
-    joined = Interactions(*(np.concatenate([getattr(train, f.name), getattr(test, f.name)])
-                            for f in dataclasses.fields(Interactions)))
-    mask = np.zeros(len(joined), dtype=bool)
-    mask[len(train):] = True
-    return split_from_mask(joined, mask, splits.Protocol.PRESPLIT.value)

@@ -5,11 +5,15 @@ Two interfaces, one per protocol (U users, I items, n events; indices are contig
 - TOPK peers: `fit(train)` with `train` a binary CSR matrix [U, I] (every interaction is a
   positive), then `score()` -> float array [U, I] over the whole catalogue. Seen items are not
   removed here; the metrics remove them.
+- Sequence peers (TOPK too): `fit(sequences, n_items)` with each user's training items in
+  time order (a list of U int arrays), then `score()` -> float array [U, I], the next item
+  after each user's latest items.
 - RATING peers: `fit(users, items, ratings)` with int arrays [n] and float ratings [n], then
   `predict(users, items)` -> float array [m].
 
 `fit_seconds` is set by `fit` (wall clock of fitting only). `implicit` and `scikit-surprise`
-are optional (requirements/benchmark.txt): they are imported when such a peer is built.
+are optional (requirements/benchmark.txt): they are imported when such a peer is built, and so
+is TensorFlow for the SASRec peer.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ from typing import Any, Protocol, Self
 import numpy as np
 import scipy.sparse as sp
 
+from contract import features as F
+
 SEED = 42
 
 
@@ -29,6 +35,15 @@ class TopKPeer(Protocol):
     fit_seconds: float
 
     def fit(self, train: sp.csr_matrix) -> Self: ...
+
+    def score(self) -> np.ndarray: ...
+
+
+class SequencePeer(Protocol):
+    name: str
+    fit_seconds: float
+
+    def fit(self, sequences: list[np.ndarray], n_items: int) -> Self: ...
 
     def score(self) -> np.ndarray: ...
 
@@ -197,6 +212,36 @@ class BPR(_ImplicitMF):
         return BayesianPersonalizedRanking
 
 
+# ----------------------------------------------------------------------------- sequence peer
+
+
+class SASRec(_Timed):
+    """SASRec-style next-item model (`benchmarks/sasrec.py`): causal self-attention over the
+    user's latest `history_length` items with learned positions, a softmax over the catalogue,
+    every position of each training sequence predicting the next item. Seeded."""
+
+    name = "sasrec"
+
+    def __init__(self, history_length: int = F.DEFAULT_HISTORY_LENGTH, seed: int = SEED,
+                 **settings: Any) -> None:
+        """`settings`: other fields of `benchmarks.sasrec.SASRecConfig` (dim, epochs ...)."""
+        self.settings = dict(history_length=history_length, seed=seed, **settings)
+
+    def fit(self, sequences: list[np.ndarray], n_items: int) -> Self:
+        from benchmarks import sasrec  # TensorFlow: only when this peer is fit
+
+        config = sasrec.SASRecConfig(**self.settings)
+        self._sequences = sequences
+        self.network = self._timed(lambda: sasrec.train(sequences, n_items, config))
+        return self
+
+    def score(self) -> np.ndarray:
+        """[U, I]: each user's next-item logits after their latest training items."""
+        from benchmarks import sasrec
+
+        return sasrec.next_item_scores(self.network, self._sequences)
+
+
 # ------------------------------------------------------------------------------- RATING peers
 
 
@@ -242,6 +287,11 @@ _SURPRISE_NAMES = {"BaselineOnly": "baseline_only", "SVD": "svd", "SVDpp": "svdp
 def topk_peers() -> list[TopKPeer]:
     """The protocol TOPK peers with the anchors' settings, in report order."""
     return [MostPopular(), ItemKNN(), EASE(500.0), ALS(), BPR()]
+
+
+def sequence_peers(history_length: int) -> list[SequencePeer]:
+    """The sequence-aware TOPK peers, reading the pipeline's `history_length` latest items."""
+    return [SASRec(history_length)]
 
 
 def rating_peers() -> list[RatingPeer]:

@@ -21,6 +21,7 @@ from typing import Any
 
 from benchmarks import run_peers
 from contract import catalogue, splits
+from contract.features import DEFAULT_HISTORY_LENGTH
 from pipeline import local_runner
 from pipeline.configs import PipelineSettings
 from recsys.inspection import run_summary
@@ -90,8 +91,9 @@ def directory_bytes(path: str) -> int:
 
 def run(data_dir: str, hparams: dict[str, dict[str, str]], work_dir: str | None = None,
         execute: Callable[[PipelineSettings], None] = local_runner.run,
-        ) -> dict[str, dict[str, Any]]:
-    """Every protocol run, then the peers; the results as written to JSON.
+        history_length: int = DEFAULT_HISTORY_LENGTH) -> dict[str, dict[str, Any]]:
+    """Every protocol run, then the peers (the sequence peer reading `history_length` items,
+    as the pipeline's models do); the results as written to JSON.
 
     `execute` runs one pipeline (the command line passes one that shows progress).
     """
@@ -104,12 +106,13 @@ def run(data_dir: str, hparams: dict[str, dict[str, str]], work_dir: str | None 
                 data_dir, os.path.join(work_dir or scratch, protocol_run.label),
                 models=protocol_run.models, protocol=protocol_run.protocol,
                 train_file=protocol_run.train_file, eval_file=protocol_run.eval_file,
+                history_length=history_length,
                 hparams={name: hparams[name] for name in protocol_run.models
                          if name in hparams})
             execute(settings)
             models.update(_read_models(settings, protocol_run.label))
     presplit = PRESPLIT_NAME if any(r.label == PRESPLIT_NAME for r in runs) else None
-    return assemble(models, run_peers.run_all(Path(data_dir), presplit))
+    return assemble(models, run_peers.run_all(Path(data_dir), presplit, history_length))
 
 
 def _read_models(settings: PipelineSettings, label: str) -> dict[str, dict[str, Any]]:

@@ -21,7 +21,8 @@ import numpy as np
 
 from benchmarks import data as bdata
 from benchmarks import peers
-from contract import topk_metrics
+from contract import features as F
+from contract import splits, topk_metrics
 
 K = 10
 
@@ -29,6 +30,17 @@ K = 10
 def evaluate_topk_peer(peer: peers.TopKPeer, split: bdata.Split, k: int = K) -> dict[str, Any]:
     """Fit on split's training matrix, score the catalogue, HR@k/NDCG@k on the test users."""
     peer.fit(split.train_matrix())
+    scores = peer.score()[split.test_users]
+    seen = [split.seen[u] for u in split.test_users]
+    result: dict[str, Any] = topk_metrics.top_k_metrics(scores, split.test_items, seen, k=k)
+    result["fit_seconds"] = round(peer.fit_seconds, 4)
+    return result
+
+
+def evaluate_sequence_peer(peer: peers.SequencePeer, split: bdata.Split,
+                           k: int = K) -> dict[str, Any]:
+    """Fit on each user's training sequence, score the next item, HR@k/NDCG@k as above."""
+    peer.fit(split.sequences, split.n_items)
     scores = peer.score()[split.test_users]
     seen = [split.seen[u] for u in split.test_users]
     result: dict[str, Any] = topk_metrics.top_k_metrics(scores, split.test_items, seen, k=k)
@@ -58,9 +70,13 @@ def _run(peer_list: Sequence[Any], split: bdata.Split, evaluate: Any,
     return results
 
 
-def run_topk_peers(split: bdata.Split) -> dict[str, dict[str, Any]]:
-    """{peer: {protocol, hit_rate_at_10, ndcg_at_10, fit_seconds, split}} for the TOPK peers."""
-    return _run(peers.topk_peers(), split, evaluate_topk_peer)
+def run_topk_peers(split: bdata.Split, history_length: int = F.DEFAULT_HISTORY_LENGTH,
+                   ) -> dict[str, dict[str, Any]]:
+    """{peer: {protocol, hit_rate_at_10, ndcg_at_10, fit_seconds, split}} for the TOPK peers,
+    the sequence peers reading `history_length` items."""
+    results = _run(peers.topk_peers(), split, evaluate_topk_peer)
+    results.update(_run(peers.sequence_peers(history_length), split, evaluate_sequence_peer))
+    return results
 
 
 def run_rating_peers(split: bdata.Split, suffix: str = "") -> dict[str, dict[str, Any]]:
@@ -95,7 +111,7 @@ def _cell(value: float | None, width: int, digits: int = 4) -> str:
 def versions() -> dict[str, str]:
     """Library versions behind the figures (missing optional ones marked)."""
     found = {"python": platform.python_version(), "numpy": np.__version__}
-    for module in ("scipy", "implicit", "surprise"):
+    for module in ("scipy", "implicit", "surprise", "tensorflow"):
         try:
             found[module] = __import__(module).__version__
         except ImportError:
@@ -103,14 +119,16 @@ def versions() -> dict[str, str]:
     return found
 
 
-def run_all(data_dir: Path, presplit: str | None = None) -> dict[str, dict[str, Any]]:
-    """TOPK and RATING peers on `data_dir/u.data`; plus RATING peers on `{presplit}.base/.test`."""
-    interactions = bdata.load_ratings(data_dir)
-    results = run_topk_peers(bdata.topk_split(interactions))
-    results.update(run_rating_peers(bdata.rating_split(interactions)))
+def run_all(data_dir: Path, presplit: str | None = None,
+            history_length: int = F.DEFAULT_HISTORY_LENGTH) -> dict[str, dict[str, Any]]:
+    """TOPK and RATING peers on the ratings of `data_dir` (any MovieLens layout), split as the
+    ExampleGen splits them; plus RATING peers on `{presplit}.base/.test`."""
+    results = run_topk_peers(bdata.load_split(data_dir, splits.Protocol.TOPK), history_length)
+    results.update(run_rating_peers(bdata.load_split(data_dir, splits.Protocol.RATING)))
     if presplit:
-        train, test = bdata.load_presplit(data_dir, presplit)
-        results.update(run_rating_peers(bdata.presplit_split(train, test), f"@{presplit}"))
+        split = bdata.load_split(data_dir, splits.Protocol.PRESPLIT,
+                                 train_file=f"{presplit}.base", eval_file=f"{presplit}.test")
+        results.update(run_rating_peers(split, f"@{presplit}"))
     env = versions()
     for entry in results.values():
         entry["versions"] = env
@@ -119,7 +137,8 @@ def run_all(data_dir: Path, presplit: str | None = None) -> dict[str, dict[str, 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-dir", type=Path, required=True, help="directory with u.data")
+    parser.add_argument("--data-dir", type=Path, required=True,
+                        help="directory with raw MovieLens files (any GroupLens layout)")
     parser.add_argument("--output", type=Path, default=Path("benchmarks/results/peers.json"))
     parser.add_argument("--presplit", default=None,
                         help="also run RATING peers on DATA_DIR/NAME.base + NAME.test (e.g. u1)")

@@ -17,7 +17,7 @@ rating event:
 | gender       | bytes  | [1]    | "M"/"F"; UNKNOWN_TOKEN when the dataset has no demographics |
 | age          | int64  | [1]    | age (ML-100K) or age-group code (ML-1M); 0 when unknown     |
 | occupation   | bytes  | [1]    | occupation name; UNKNOWN_TOKEN when absent                  |
-| history      | bytes  | [0..N] | the user's previous <= HISTORY_LENGTH movie ids, oldest first |
+| history      | bytes  | [0..L] | the user's previous <= L movie ids, oldest first            |
 
 Transformed features (``transform.preprocessing.preprocessing_fn``):
 
@@ -32,8 +32,12 @@ Transformed features (``transform.preprocessing.preprocessing_fn``):
 | age_bucket | int64 | [B] | 0..AGE_BUCKETS-1 quantile bucket |
 | year_bucket | int64 | [B] | 0..YEAR_BUCKETS-1 quantile bucket |
 | timestamp_scaled | float32 | [B] | timestamp scaled to [0, 1] over the training data |
-| history_index | int64 | [B, HISTORY_LENGTH] | movie_index + 1 per item, 0 = padding, newest last |
+| history_index | int64 | [B, L] | movie_index + 1 per item, 0 = padding, newest last |
 | history_length | int64 | [B] | number of real (non-padding) history items |
+
+L, the history length, is one run's setting (`recsys run --history-length`, default
+DEFAULT_HISTORY_LENGTH): the ExampleGen and Transform are given it, and every later step (the
+Trainer, export, TFLite, serving) reads it from the data as the width of history_index.
 """
 
 from __future__ import annotations
@@ -77,7 +81,7 @@ GENDER_VOCAB = "gender_vocab"
 OCCUPATION_VOCAB = "occupation_vocab"
 
 # Shapes fixed at graph-construction time.
-HISTORY_LENGTH = 20  # previous movies kept per interaction (ExampleGen and Transform agree)
+DEFAULT_HISTORY_LENGTH = 20  # previous movies kept per interaction, unless a run sets another
 GENRE_VOCAB_SIZE = 31  # MovieLens has 19-20 genres; the extra slot below catches the rest
 GENRE_SLOTS = GENRE_VOCAB_SIZE + 1
 AGE_BUCKETS = 7

@@ -13,6 +13,9 @@ HPARAMS_KEY = "hparams"
 # Tuner custom_config (pipeline/pipeline.py sets them, trainer/tuning.py reads them).
 TUNER_TRIALS_KEY = "tuner_trials"
 TUNER_ALGORITHM_KEY = "tuner_algorithm"
+# Transform custom_config (pipeline/pipeline.py sets it, transform/preprocessing.py reads it):
+# the run's history length, the width of history_index that every later step reads from it.
+HISTORY_LENGTH_KEY = "history_length"
 # Only for the cache key: TFX fingerprints module files, not installed packages.
 CODE_VERSION_KEY = "code_version"
 

@@ -1,13 +1,14 @@
 """The evaluation protocols, defined once.
 
-ExampleGen (per user, inside Beam) and the benchmark peers (on numpy arrays) both call these
-functions, so the pipeline's models and the peers are measured on exactly the same split.
+The ExampleGen calls these functions per user, inside Beam; the benchmark reads its data
+through the ExampleGen's readers and split assignment (`benchmarks/data.py`), so the
+pipeline's models and the peers are measured on exactly the same split.
 
 - TOPK: leave-last-out per user. The test (EVAL) event is the one with the latest timestamp;
   ties go to the event that comes later in the input file. Everything else is training data.
 - RATING: a seeded random 80/20 split of the events. The choice for an event depends only on
   its position in the input file and the seed, so it needs no global shuffle and runs the same
-  in a Beam worker as in numpy.
+  in any Beam worker.
 - PRESPLIT: the given train and eval files.
 - COLDSTART: new users and new movies. A seeded COLD_USER_FRACTION of the users is held out of
   training entirely; each gives up to four eval examples, its ratings number k for k in
@@ -28,8 +29,6 @@ from __future__ import annotations
 
 import enum
 import hashlib
-
-import numpy as np
 
 TRAIN = "train"
 VALIDATION = "validation"
@@ -87,27 +86,6 @@ def with_validation(protocol: Protocol, user_splits: list[str], line_numbers: li
         if is_validation_share(line_numbers[i], seed):
             result[i] = VALIDATION
     return result
-
-
-def rating_split_mask(line_numbers: np.ndarray, seed: int = DEFAULT_SEED) -> np.ndarray:
-    """Vectorised `rating_split_is_test`: True where the event is a test event."""
-    return np.fromiter(
-        (rating_split_is_test(int(n), seed) for n in line_numbers), dtype=bool,
-        count=len(line_numbers),
-    )
-
-
-def leave_last_out_mask(
-    users: np.ndarray, timestamps: np.ndarray, line_numbers: np.ndarray
-) -> np.ndarray:
-    """True for each user's last event (protocol TOPK's test event), False elsewhere."""
-    order = np.lexsort((line_numbers, timestamps, users))
-    sorted_users = users[order]
-    is_last = np.ones(len(order), dtype=bool)
-    is_last[:-1] = sorted_users[:-1] != sorted_users[1:]
-    mask = np.zeros(len(order), dtype=bool)
-    mask[order[is_last]] = True
-    return mask
 
 
 def is_cold_user(user_id: str, seed: int = DEFAULT_SEED) -> bool:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from contract import catalogue, splits
+from contract.features import DEFAULT_HISTORY_LENGTH
 from contract.gates import Gate
 from contract.keys import DISTRIBUTION_ENV, MULTI_WORKER
 from contract.schema import CURATED_SCHEMA
@@ -163,6 +164,9 @@ class PipelineSettings:
     train_file: str | None = None
     eval_file: str | None = None
     seed: int = splits.DEFAULT_SEED
+    # Previous movies each example carries (ExampleGen) and history_index's width (Transform);
+    # the Trainer, export and serving read it from the data.
+    history_length: int = DEFAULT_HISTORY_LENGTH
     hparams: dict[str, dict[str, str]] = dataclasses.field(default_factory=dict)
     gates: dict[str, Gate] = dataclasses.field(default_factory=catalogue.default_gates)
     # "vertex" restricts resolvers to the stock strategies KubeflowV2DagRunner can compile.

@@ -25,7 +25,8 @@ def create_pipeline(
     metadata_connection_config=None,
 ) -> tfx.dsl.Pipeline:
     example_gen = MovieLensExampleGen(
-        input_base=settings.data_dir, protocol=settings.protocol, seed=settings.seed,
+        input_base=settings.data_dir, protocol=settings.protocol,
+        history_length=settings.history_length, seed=settings.seed,
         train_file=settings.train_file, eval_file=settings.eval_file,
         quarantine_bad_rows=settings.quarantine_bad_rows,
         max_bad_row_fraction=settings.max_bad_row_fraction)
@@ -33,14 +34,15 @@ def create_pipeline(
     # Curated schema, ExampleValidator and a gate that stops the run on anomalies or drift.
     validation, schema, gate = validation_nodes(
         statistics.outputs["statistics"], settings.schema_file, settings.drift_threshold,
-        stock_resolver=settings.orchestrator == "vertex")
+        stock_resolver=settings.orchestrator == "vertex", history_length=settings.history_length)
     # Vocabularies and statistics over all training data (validation counts as seen data).
     transform = tfx.components.Transform(
         examples=example_gen.outputs["examples"], schema=schema.outputs["schema"],
         preprocessing_fn=configs.PREPROCESSING_FN,
         splits_config=tfx.proto.SplitsConfig(
             analyze=[splits.TRAIN, splits.VALIDATION], transform=list(splits.SPLITS)),
-        custom_config={keys.CODE_VERSION_KEY: configs.code_version(configs.TRANSFORM_CODE)})
+        custom_config={keys.CODE_VERSION_KEY: configs.code_version(configs.TRANSFORM_CODE),
+                       keys.HISTORY_LENGTH_KEY: settings.history_length})
     transform.add_upstream_node(gate)  # never on data the gate stopped
     components = [example_gen, statistics, *validation, transform]
     for name in settings.models:

@@ -54,11 +54,19 @@ def shard_by_data(batches: tf.data.Dataset) -> tf.data.Dataset:
 
 
 def vocab_sizes(tf_transform_output: tft.TFTransformOutput) -> VocabSizes:
-    """Vocabulary sizes without the OOV slot (each embedding adds one row for it)."""
+    """Vocabulary sizes without the OOV slot (each embedding adds one row for it), and the
+    history length Transform was given: the width of its history_index feature."""
     size = tf_transform_output.vocabulary_size_by_name
     return VocabSizes(
         users=size(F.USER_VOCAB), movies=size(F.MOVIE_VOCAB),
-        genders=size(F.GENDER_VOCAB), occupations=size(F.OCCUPATION_VOCAB))
+        genders=size(F.GENDER_VOCAB), occupations=size(F.OCCUPATION_VOCAB),
+        history_length=history_length(tf_transform_output))
+
+
+def history_length(tf_transform_output: tft.TFTransformOutput) -> int:
+    """The run's history length: the width of Transform's history_index feature [B, L]."""
+    (width,) = tf_transform_output.transformed_feature_spec()[F.HISTORY_INDEX].shape
+    return width
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,8 +90,9 @@ def training_tables(train_batches: tf.data.Dataset, vocab: VocabSizes,
                     validation_batches: tf.data.Dataset | None = None) -> TrainingTables:
     """All the tables, from ONE pass over the training batches and the validation batches,
     which count as seen data in the catalogue, the user table and `seen`."""
-    catalogue, users, seen = (
-        _Catalogue(vocab.movies), _UserTable(vocab.users), _SeenMovies(vocab.users))
+    catalogue = _Catalogue(vocab.movies)
+    users = _UserTable(vocab.users, vocab.history_length)
+    seen = _SeenMovies(vocab.users)
     counts = {}
     for split, batches in (("train", train_batches), ("validation", validation_batches)):
         counts[split] = np.zeros(vocab.movies + 1, np.int64)  # + the OOV index
@@ -129,16 +138,16 @@ class _UserTable:
     The stored history is the one *after* the latest event: that event's movie appended.
     """
 
-    def __init__(self, num_users: int) -> None:
+    def __init__(self, num_users: int, history_length: int) -> None:
         rows = num_users + 1
-        self._num_users = num_users
+        self._num_users, self._history_length = num_users, history_length
         self._latest = np.full(rows, -np.inf)
         self._table = {
             F.GENDER_INDEX: np.zeros(rows, np.int64),
             F.OCCUPATION_INDEX: np.zeros(rows, np.int64),
             F.AGE_BUCKET: np.zeros(rows, np.int64),
             F.TIMESTAMP_SCALED: np.ones(rows, np.float32),
-            F.HISTORY_INDEX: np.zeros((rows, F.HISTORY_LENGTH), np.int64),
+            F.HISTORY_INDEX: np.zeros((rows, history_length), np.int64),
             F.HISTORY_LENGTH_FEATURE: np.zeros(rows, np.int64),
         }
 
@@ -159,7 +168,8 @@ class _UserTable:
         movie = np.asarray(batch[F.MOVIE_INDEX]).reshape(-1)[newer] + 1
         table[F.HISTORY_INDEX][target] = np.concatenate([history[:, 1:], movie[:, None]], 1)
         table[F.HISTORY_LENGTH_FEATURE][target] = np.minimum(
-            np.asarray(batch[F.HISTORY_LENGTH_FEATURE]).reshape(-1)[newer] + 1, F.HISTORY_LENGTH)
+            np.asarray(batch[F.HISTORY_LENGTH_FEATURE]).reshape(-1)[newer] + 1,
+            self._history_length)
 
     def result(self) -> dict[str, tf.Tensor]:
         return {name: tf.constant(values) for name, values in self._table.items()}

@@ -95,6 +95,11 @@ class ServingModule(tf.Module):
         if model.kind == Kind.RATING:  # saving traces every tf.function attribute: only if usable
             self.predict_rating = tf.function(
                 self._predict_rating, input_signature=[STRING_BATCH, STRING_BATCH])
+        # history_keep is as wide as the data's history (users' history_index [U + 1, L]).
+        self.score_features = tf.function(self._score_features, input_signature=[
+            STRING_BATCH, tf.TensorSpec([None, len(keys.USER_GROUPS)], tf.bool),
+            tf.TensorSpec([None, users[F.HISTORY_INDEX].shape[1]], tf.bool), STRING_BATCH,
+            tf.TensorSpec([None, len(keys.MOVIE_GROUPS)], tf.bool)])
 
     # -- raw ids -> transformed features -------------------------------------------------
     def _transform(self, raw: Features) -> Features:
@@ -232,11 +237,7 @@ class ServingModule(tf.Module):
                 "known": known}
 
     # -- explanation -------------------------------------------------------------------------
-    @tf.function(input_signature=[
-        STRING_BATCH, tf.TensorSpec([None, len(keys.USER_GROUPS)], tf.bool),
-        tf.TensorSpec([None, F.HISTORY_LENGTH], tf.bool), STRING_BATCH,
-        tf.TensorSpec([None, len(keys.MOVIE_GROUPS)], tf.bool)])
-    def score_features(self, user_id, user_reset, history_keep, movie_id, movie_reset):
+    def _score_features(self, user_id, user_reset, history_keep, movie_id, movie_reset):
         users = self._query_features(user_id, tf.fill([tf.shape(user_id)[0], 0], ""))
         history_ids = tf.gather(  # history_index = movie index + 1, M + 1 out of vocabulary
             tf.concat([[""], self.movie_ids, [F.UNKNOWN_TOKEN]], 0), users[F.HISTORY_INDEX])

@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import tensorflow as tf
 import tensorflow_transform as tft
 
 from contract import features as F
+from contract import keys
 
 
-def preprocessing_fn(inputs: dict[str, tf.Tensor | tf.SparseTensor]) -> dict[str, tf.Tensor]:
-    """Raw MovieLens features -> model features; every output is dense with the batch first."""
+def preprocessing_fn(inputs: dict[str, tf.Tensor | tf.SparseTensor],
+                     custom_config: dict[str, Any] | None = None) -> dict[str, tf.Tensor]:
+    """Raw MovieLens features -> model features; every output is dense with the batch first.
+
+    `custom_config` (TFX passes the Transform component's) may set keys.HISTORY_LENGTH_KEY,
+    the width of history_index (default F.DEFAULT_HISTORY_LENGTH).
+    """
+    width = (custom_config or {}).get(keys.HISTORY_LENGTH_KEY, F.DEFAULT_HISTORY_LENGTH)
     movie_ids = _dense_strings(inputs[F.MOVIE_ID])
     movie_vocab = tft.vocabulary(movie_ids, vocab_filename=F.MOVIE_VOCAB)
-    history_index, history_length = _history(inputs[F.HISTORY], movie_vocab)
+    history_index, history_length = _history(inputs[F.HISTORY], movie_vocab, width)
     return {
         F.USER_INDEX: _index(inputs[F.USER_ID], F.USER_VOCAB),
         F.MOVIE_INDEX: tft.apply_vocabulary(
@@ -48,9 +57,9 @@ def _multi_hot_genres(genres: tf.SparseTensor) -> tf.Tensor:
 
 
 def _history(
-    history: tf.SparseTensor, movie_vocab: tf.Tensor
+    history: tf.SparseTensor, movie_vocab: tf.Tensor, width: int
 ) -> tuple[tf.Tensor, tf.Tensor]:
-    """([B, HISTORY_LENGTH] movie_index + 1 right-aligned with 0 padding, [B] real lengths)."""
+    """([B, width] movie_index + 1 right-aligned with 0 padding, [B] real lengths)."""
     history = _as_sparse(history)
     index = tft.apply_vocabulary(
         history, deferred_vocab_filename_tensor=movie_vocab, num_oov_buckets=1)
@@ -59,16 +68,16 @@ def _history(
     row_lengths = tf.math.bincount(
         rows, minlength=batch_size, maxlength=batch_size, dtype=tf.int64)
     # Right-align each row so the newest item is always in the last column; items older than
-    # the last HISTORY_LENGTH fall off the left edge.
-    columns = positions + F.HISTORY_LENGTH - tf.gather(row_lengths, rows)
+    # the last `width` fall off the left edge.
+    columns = positions + width - tf.gather(row_lengths, rows)
     keep = columns >= 0
     aligned = tf.SparseTensor(
         indices=tf.stack([tf.boolean_mask(rows, keep), tf.boolean_mask(columns, keep)], axis=1),
         values=tf.boolean_mask(index.values + 1, keep),
-        dense_shape=tf.stack([batch_size, F.HISTORY_LENGTH]))
+        dense_shape=tf.stack([batch_size, tf.constant(width, tf.int64)]))
     history_index = tf.sparse.to_dense(aligned, default_value=0)
-    history_index = tf.ensure_shape(history_index, [None, F.HISTORY_LENGTH])
-    return history_index, tf.minimum(row_lengths, F.HISTORY_LENGTH)
+    history_index = tf.ensure_shape(history_index, [None, width])
+    return history_index, tf.minimum(row_lengths, width)
 
 
 def _as_sparse(values: tf.Tensor | tf.SparseTensor | tf.RaggedTensor) -> tf.SparseTensor:

@@ -24,6 +24,7 @@ from tfx.utils import io_utils
 
 from components.data_gate import executor
 from contract import schema as curated_schema
+from contract.features import DEFAULT_HISTORY_LENGTH
 from contract.schema import CURATED_SCHEMA
 
 GATE_ID = "DataValidationGate"
@@ -95,27 +96,32 @@ class CuratedSchemaGenSpec(standard_component_specs.ImportSchemaGenSpec):
         # Only for the cache key: ImportSchemaGen's key holds the path, not the content, so an
         # edited schema would otherwise be served from the cache.
         executor.SCHEMA_DIGEST_KEY: ExecutionParameter(type=str, optional=True),
+        executor.HISTORY_LENGTH_KEY: ExecutionParameter(type=int, optional=True),
     }
 
 
 class CuratedSchemaGen(tfx.components.ImportSchemaGen):
-    """ImportSchemaGen of a checked-in schema, re-run whenever the file's content changes."""
+    """ImportSchemaGen of a checked-in schema, re-run whenever the file's content changes; a
+    run's history length other than the default replaces the schema's limit on history ids."""
 
     SPEC_CLASS = CuratedSchemaGenSpec
     EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(executor.ImportSchemaExecutor)
 
-    def __init__(self, schema_file: str = CURATED_SCHEMA):
+    def __init__(self, schema_file: str = CURATED_SCHEMA,
+                 history_length: int = DEFAULT_HISTORY_LENGTH):
         content = io_utils.read_bytes_file(curated_schema.resolve(schema_file))
         digest = hashlib.sha256(content).hexdigest()[:16]
         spec = CuratedSchemaGenSpec(
             schema_file=schema_file, schema_digest=digest,
+            # Left unset at the default, so the cache key of existing runs does not change.
+            history_length=None if history_length == DEFAULT_HISTORY_LENGTH else history_length,
             schema=channel.Channel(type=standard_artifacts.Schema))
         base_component.BaseComponent.__init__(self, spec=spec)
 
 
 def validation_nodes(
     statistics, schema_file: str = CURATED_SCHEMA, drift_threshold: float | None = None,
-    stock_resolver: bool = False,
+    stock_resolver: bool = False, history_length: int = DEFAULT_HISTORY_LENGTH,
 ) -> tuple[list, CuratedSchemaGen, DataValidationGate]:
     """ImportSchemaGen -> ExampleValidator -> (previous statistics) -> DataValidationGate.
 
@@ -126,7 +132,7 @@ def validation_nodes(
     """
     # The curated, checked-in schema, not one inferred from this run's data: inference would
     # accept whatever the data hold.
-    schema = CuratedSchemaGen(schema_file).with_id("ImportSchemaGen")
+    schema = CuratedSchemaGen(schema_file, history_length).with_id("ImportSchemaGen")
     validator = tfx.components.ExampleValidator(
         statistics=statistics, schema=schema.outputs["schema"])
     previous = previous_statistics_resolver(stock_resolver)

@@ -23,6 +23,7 @@ from tfx.types import artifact_utils
 from tfx.utils import io_utils
 
 from components.data_gate.errors import DataValidationError
+from contract import features as F
 from contract import schema as curated_schema
 
 STATISTICS_KEY = "statistics"
@@ -33,6 +34,7 @@ ACCEPTED_STATISTICS_KEY = "accepted_statistics"
 DRIFT_ANOMALIES_KEY = "drift_anomalies"
 DRIFT_THRESHOLD_KEY = "drift_threshold"
 SCHEMA_DIGEST_KEY = "schema_digest"
+HISTORY_LENGTH_KEY = "history_length"  # the run's: the most ids the history feature may hold
 DRIFT_SPLIT = "train"  # eval holds one example per user: too few to compare distributions
 ANOMALIES_FILE = "SchemaDiff.pb"  # ExampleValidator's file name, one per split
 SCHEMA_FILE = "schema.pbtxt"
@@ -151,9 +153,24 @@ def _split_statistics(artifact) -> statistics_pb2.DatasetFeatureStatisticsList:
 
 
 class ImportSchemaExecutor(import_schema_executor.Executor):
-    """ImportSchemaGen's executor, resolving the curated schema inside the installed package."""
+    """ImportSchemaGen's executor, resolving the curated schema inside the installed package;
+    with a history length, the history feature's most ids becomes it (the curated file holds
+    the default's)."""
 
     def Do(self, input_dict, output_dict, exec_properties: dict[str, Any]) -> None:
         props = dict(exec_properties)
         props["schema_file"] = curated_schema.resolve(props["schema_file"])
         super().Do(input_dict, output_dict, props)
+        if props.get(HISTORY_LENGTH_KEY) is not None:
+            path = os.path.join(artifact_utils.get_single_uri(output_dict[SCHEMA_KEY]),
+                                SCHEMA_FILE)
+            schema = io_utils.SchemaReader().read(path)
+            with_history_length(schema, props[HISTORY_LENGTH_KEY])
+            io_utils.write_pbtxt_file(path, schema)
+
+
+def with_history_length(schema: schema_pb2.Schema, history_length: int) -> None:
+    """Sets the most values of the history feature (HISTORY in contract/features.py) to
+    `history_length`, in place."""
+    (history,) = [feature for feature in schema.feature if feature.name == F.HISTORY]
+    history.value_count.max = history_length

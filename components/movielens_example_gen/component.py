@@ -11,7 +11,7 @@ from tfx.types.component_spec import ExecutionParameter
 
 from components.movielens_example_gen import executor
 from contract import splits
-from contract.features import HISTORY_LENGTH
+from contract.features import DEFAULT_HISTORY_LENGTH
 
 
 class MovieLensExampleGenSpec(standard_component_specs.FileBasedExampleGenSpec):
@@ -44,7 +44,7 @@ class MovieLensExampleGen(FileBasedExampleGen):
         self,
         input_base: str,
         protocol: str = splits.Protocol.TOPK.value,
-        history_length: int = HISTORY_LENGTH,
+        history_length: int = DEFAULT_HISTORY_LENGTH,
         seed: int = splits.DEFAULT_SEED,
         train_file: str | None = None,
         eval_file: str | None = None,

@@ -116,14 +116,14 @@ class Executor(BaseExampleGenExecutor):
         layout = formats.detect_layout(data_dir)
         movies = formats.read_movies(data_dir, layout, rejects)
         users = formats.read_users(data_dir, layout, rejects)
-        sources = _rating_sources(data_dir, layout, protocol, exec_properties)
+        sources = rating_sources(data_dir, layout, protocol, exec_properties)
         read = (
             pipeline
             | "ListRatingParts" >> beam.Create(
-                _rating_parts(sources, layout.header, bool(quarantine_dir)))
+                rating_parts(sources, layout.header, bool(quarantine_dir)))
             | "SpreadParts" >> beam.Reshuffle()  # to every worker, not the one that listed them
             | "ReadRatings" >> beam.FlatMap(
-                _read_rating_events, layout.name, movies, users, bool(quarantine_dir)
+                read_rating_events, layout.name, movies, users, bool(quarantine_dir)
             ).with_outputs(_REJECTED, main="events")
         )
         if quarantine_dir:
@@ -209,7 +209,7 @@ def check_bad_row_fraction(quarantine_dir: str, max_fraction: float) -> dict[str
     return summary
 
 
-def _rating_sources(
+def rating_sources(
     data_dir: str, layout: formats.Layout, protocol: splits.Protocol, props: dict[str, Any]
 ) -> list[tuple[str, str | None]]:
     """(ratings path, split fixed by the file or None) for each ratings file to read."""
@@ -238,7 +238,7 @@ class RatingSource(NamedTuple):
     line_range: formats.LineRange | None = None
 
 
-def _rating_parts(
+def rating_parts(
     sources: list[tuple[str, str | None]], header: bool, quarantine: bool
 ) -> list[RatingSource]:
     """Each ratings file as parts of whole lines (formats.line_ranges) that Beam workers read
@@ -253,7 +253,7 @@ def _rating_parts(
     return parts
 
 
-def _read_rating_events(
+def read_rating_events(
     source: RatingSource,
     layout_name: str,
     movies: dict[str, formats.Movie],

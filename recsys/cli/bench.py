@@ -24,18 +24,21 @@ def _add_benchmark(commands: argparse._SubParsersAction, parent: argparse.Argume
     bench = commands.add_parser(
         "benchmark", parents=[parent],
         help="train every model and the peers on the same splits; one table")
-    bench.add_argument("--data-dir", required=True, help="directory with raw MovieLens files")
+    common.add_data_source_arguments(bench)
     bench.add_argument("--output", default="benchmarks/results/quality.json",
                        help="JSON results file (default: %(default)s)")
     bench.add_argument("--work-dir", default=None,
                        help="pipeline outputs (default: a temporary directory, removed after)")
     bench.add_argument("--hparam", action="append", default=[], metavar="MODEL.KEY=VALUE",
                        help="override a hyper-parameter, as in `recsys run` (repeatable)")
+    common.add_history_length_argument(bench)
     bench.set_defaults(handler=_benchmark)
 
 
 def _benchmark(args: argparse.Namespace) -> int:
     hparams = common.hyper_parameters(args.hparam)
+    history_length = common.history_length(args)
+    data_dir = common.data_dir(args)
     from benchmarks import quality, run_peers  # TensorFlow: after the argument checks
 
     started = time.monotonic()
@@ -45,7 +48,7 @@ def _benchmark(args: argparse.Namespace) -> int:
                              f"{', '.join(settings.models)}", markup=False)
         _execute_logged(settings, args.verbose)
 
-    results = quality.run(args.data_dir, hparams, args.work_dir, execute)
+    results = quality.run(data_dir, hparams, args.work_dir, execute, history_length)
     common.console.print(run_peers.format_table(results), markup=False)
     cold = quality.cold_start_rows(results)
     if cold:

@@ -24,7 +24,9 @@ from rich.table import Table
 from components.data_gate.errors import DataValidationError
 from components.movielens_example_gen.errors import InputDataError
 from contract import catalogue, splits
+from contract.features import DEFAULT_HISTORY_LENGTH
 from contract.gates import Gate
+from recsys.data import datasets
 from recsys.data.datasets import DownloadError
 from recsys.data.synth import SynthError
 from recsys.serving.client import ServingError
@@ -194,6 +196,35 @@ def new_log_path(output_dir: str, command: str) -> Path:
 
 # -- the pipeline's options ----------------------------------------------------------------------
 DEFAULT_TUNE_TRIALS = 10
+MAX_HISTORY_LENGTH = 1000  # far beyond any useful history; keeps a typo from exhausting memory
+
+
+def add_data_source_arguments(parser: argparse.ArgumentParser) -> None:
+    """--data-dir or --dataset, one of them required (`data_dir` resolves them)."""
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--data-dir", help="directory with raw MovieLens files")
+    source.add_argument("--dataset", choices=datasets.DATASETS,
+                        help="download this GroupLens release into the cache")
+
+
+def data_dir(args: argparse.Namespace) -> str:
+    """The raw data's directory: --data-dir, or --dataset downloaded (MD5 checked) into the
+    cache on first use."""
+    return args.data_dir or str(datasets.fetch(args.dataset))
+
+
+def add_history_length_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--history-length", type=int, default=DEFAULT_HISTORY_LENGTH,
+                        help="previous movies each example carries: the history the "
+                             "sequence-aware models read (default: %(default)s)")
+
+
+def history_length(args: argparse.Namespace) -> int:
+    if not 1 <= args.history_length <= MAX_HISTORY_LENGTH:
+        raise CliError(f"--history-length must be between 1 and {MAX_HISTORY_LENGTH}, got "
+                       f"{args.history_length}")
+    return args.history_length
+
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     """--models and --hparam."""
@@ -232,6 +263,7 @@ def add_pipeline_arguments(parser: argparse.ArgumentParser) -> None:
                              "validation split); --hparam values stay fixed")
     parser.add_argument("--tune-trials", type=int, default=DEFAULT_TUNE_TRIALS,
                         help="with --tune, trials per model (default: %(default)s)")
+    add_history_length_argument(parser)
 
 
 def model_names(text: str) -> tuple[str, ...]:
@@ -289,7 +321,8 @@ def pipeline_options(args: argparse.Namespace) -> dict[str, Any]:
             "quarantine_bad_rows": args.quarantine_bad_rows,
             "max_bad_row_fraction": args.max_bad_row_fraction,
             "drift_threshold": args.drift_threshold,
-            "tune_trials": args.tune_trials if args.tune else 0}
+            "tune_trials": args.tune_trials if args.tune else 0,
+            "history_length": history_length(args)}
 
 
 def execute_pipeline(settings: Any) -> None:

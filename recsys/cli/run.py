@@ -10,16 +10,12 @@ import time
 from pipeline.configs import PipelineSettings
 from recsys.cli import common
 from recsys.cli.common import CliError
-from recsys.data import datasets
 
 
 def register(commands: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> None:
     run = commands.add_parser("run", parents=[parent],
                               help="run the pipeline on this machine (LocalDagRunner)")
-    source = run.add_mutually_exclusive_group(required=True)
-    source.add_argument("--data-dir", help="directory with raw MovieLens files")
-    source.add_argument("--dataset", choices=datasets.DATASETS,
-                        help="download this GroupLens release into the cache")
+    common.add_data_source_arguments(run)
     run.add_argument("--output-dir", default="runs/local",
                      help="pipeline root, ML Metadata, pushed models, report and logs "
                           "(default: %(default)s)")
@@ -38,9 +34,8 @@ def settings(args: argparse.Namespace) -> PipelineSettings:
     if args.beam_workers < 1:
         raise CliError("--beam-workers must be at least 1")
     output_dir = os.path.abspath(args.output_dir)
-    data_dir = args.data_dir or str(datasets.fetch(args.dataset))
     return PipelineSettings.local(
-        data_dir, output_dir, serving_dir=push_destination(args.push_to, output_dir),
+        common.data_dir(args), output_dir, serving_dir=push_destination(args.push_to, output_dir),
         beam_workers=args.beam_workers, **options)
 
 

@@ -6,6 +6,7 @@ the API code does not care which one it talks to.
 
 from __future__ import annotations
 
+import functools
 import json
 import urllib.error
 import urllib.request
@@ -90,12 +91,24 @@ class RestBackend:
 def saved_signatures(path: str) -> frozenset[str]:
     """Signature names of a SavedModel on disk, read from saved_model.pb without TensorFlow
     sessions (used with --tf-serving, where this process loads no model)."""
+    return frozenset(_signature_defs(path))
+
+
+@functools.lru_cache(maxsize=256)  # a version directory never changes once pushed
+def input_width(path: str, signature: str, name: str) -> int:
+    """The static second dimension of input `name` [B, N] of a SavedModel's signature (e.g.
+    score_features' history_keep: the run's history length), read from saved_model.pb."""
+    dims = _signature_defs(path)[signature].inputs[name].tensor_shape.dim
+    return dims[1].size
+
+
+def _signature_defs(path: str):
     from tensorflow.core.protobuf import saved_model_pb2
 
     proto = saved_model_pb2.SavedModel()
     with open(f"{path}/saved_model.pb", "rb") as handle:
         proto.ParseFromString(handle.read())
-    return frozenset(proto.meta_graphs[0].signature_def)
+    return proto.meta_graphs[0].signature_def
 
 
 def _decode(array: np.ndarray) -> np.ndarray:

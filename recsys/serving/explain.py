@@ -1,8 +1,9 @@
 """Why a model scores a movie for a user: exact Shapley values over the model's input features.
 
 Models exported with `score_features` (trainer/export.py): the players are the user's id,
-gender, age and occupation, the user's stored history (the latest HISTORY_PLAYERS movies one by
-one, older ones together) and the movie's id, genres and release year. The value of a
+gender, age and occupation, the user's stored history (as long as the model's run kept: the
+latest HISTORY_PLAYERS movies one by one, older ones together) and the movie's id, genres and
+release year. The value of a
 coalition is the model's score of the pair with every feature outside it reset to its
 reference: what the model is given for an unknown user or movie (out-of-vocabulary id, the
 most common gender and occupation, the lowest age and release-year bucket, no genres, the
@@ -26,9 +27,9 @@ import math
 import numpy as np
 
 from contract import catalogue, keys
-from contract.features import HISTORY_LENGTH
+from contract.features import DEFAULT_HISTORY_LENGTH
 from contract.keys import MOVIE_GROUPS, USER_GROUPS
-from recsys.serving.backends import pad_rows
+from recsys.serving.backends import input_width, pad_rows
 from recsys.serving.catalogue import Catalogue
 from recsys.serving.registry import LoadedModel
 from recsys.serving.service import NotFound
@@ -52,7 +53,7 @@ class Player:
     value: object
     reference: str
     group: str | None = None  # a USER_GROUPS / MOVIE_GROUPS column
-    positions: tuple[int, ...] = ()  # history positions (of HISTORY_LENGTH, newest last)
+    positions: tuple[int, ...] = ()  # history positions (of the model's L, newest last)
 
     def to_json(self, contribution: float) -> dict:
         return {"feature": self.feature, "value": self.value, "reference": self.reference,
@@ -68,14 +69,14 @@ def explain(loaded: LoadedModel, catalogue: Catalogue, user_id: str, movie_id: s
 # -- per feature, through score_features ------------------------------------------------------
 def _explain_features(loaded: LoadedModel, catalogue: Catalogue, user_id: str,
                       movie_id: str) -> dict:
+    width = input_width(loaded.path, SIGNATURE, "history_keep")  # the run's history length
     stored = score_features(loaded, [user_id], [movie_id], np.zeros((1, len(USER_GROUPS)), bool),
-                            np.ones((1, HISTORY_LENGTH), bool),
-                            np.zeros((1, len(MOVIE_GROUPS)), bool))
+                            np.ones((1, width), bool), np.zeros((1, len(MOVIE_GROUPS)), bool))
     if not stored["movie_known"][0]:
         raise NotFound(f"movie {movie_id!r} is not in model {loaded.name}'s vocabulary")
     user_players = _user_players(catalogue, user_id, list(stored["history_movie_ids"][0]))
     movie_players = _movie_players(catalogue, movie_id)
-    user_reset, history_keep = user_coalitions(user_players)
+    user_reset, history_keep = user_coalitions(user_players, width)
     movie_reset = movie_coalitions(movie_players)
     scores = score_features(loaded, [user_id] * len(user_reset), [movie_id] * len(movie_reset),
                             user_reset, history_keep, movie_reset)["scores"]
@@ -126,12 +127,13 @@ def _movie_players(catalogue: Catalogue, movie_id: str) -> list[Player]:
     return [Player(name, values[name], REFERENCES[name], name) for name in MOVIE_GROUPS]
 
 
-def user_coalitions(players: list[Player]) -> tuple[np.ndarray, np.ndarray]:
-    """Row r of (user_reset [2^n, 4], history_keep [2^n, L]) is the coalition whose player i
-    is present iff bit i of r is set."""
+def user_coalitions(players: list[Player], history_length: int,
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """Row r of (user_reset [2^n, 4], history_keep [2^n, history_length]) is the coalition
+    whose player i is present iff bit i of r is set."""
     present = _masks(len(players))
     reset = np.ones((len(present), len(USER_GROUPS)), bool)
-    keep = np.zeros((len(present), HISTORY_LENGTH), bool)
+    keep = np.zeros((len(present), history_length), bool)
     for i, player in enumerate(players):
         if player.group is not None:
             reset[:, USER_GROUPS.index(player.group)] = ~present[:, i]
@@ -171,7 +173,8 @@ def shapley(values: np.ndarray) -> np.ndarray:
 # -- per feature group, through recommend (models exported before score_features) ------------
 def _explain_groups(loaded: LoadedModel, catalogue: Catalogue, user_id: str,
                     movie_id: str) -> dict:
-    history = catalogue.history(user_id, HISTORY_LENGTH)
+    # Models exported before score_features were all trained with the default history length.
+    history = catalogue.history(user_id, DEFAULT_HISTORY_LENGTH)
     players = _group_players(catalogue, history)
     present = _masks(len(players))
     values = _group_scores(loaded, catalogue, user_id, movie_id, history, players, present)

@@ -10,6 +10,7 @@ from contract.catalogue import Group, ModelEntry
 from trainer.config import RankingConfig
 from trainer.models.base import RatingModel, mean_loss
 from trainer.models.towers import (
+    AttentionSize,
     BiasedFactors,
     Features,
     HistoryEncoder,
@@ -58,7 +59,8 @@ class DeepRanking(RatingModel):
         self._score_rating_weight = config.score_rating_weight
         self._temperature = config.temperature
         self._catalogue = dict(catalogue) if catalogue is not None else None
-        history = (HistoryEncoder(vocab.movies, dim, config.history_encoder)
+        history = (HistoryEncoder(vocab.movies, dim, config.history_encoder,
+                                  attention=AttentionSize(max_length=vocab.history_length))
                    if Group.HISTORY in entry.query else None)
         self.user_tower = UserTower(
             vocab, dim, use_demographics=side, history_encoder=history,

@@ -22,12 +22,14 @@ _MASKED_SCORE = -1e9
 
 @dataclasses.dataclass(frozen=True)
 class VocabSizes:
-    """Vocabulary sizes WITHOUT the OOV slot: index == size is the OOV index."""
+    """The sizes the data fix: vocabulary sizes WITHOUT the OOV slot (index == size is the OOV
+    index) and the history length L, the width of history_index [B, L]."""
 
     users: int
     movies: int
     genders: int
     occupations: int
+    history_length: int
 
 
 def id_embedding(
@@ -141,7 +143,7 @@ class AttentionSize:
     heads: int = 2
     blocks: int = 2
     dropout: float = 0.2
-    max_length: int = F.HISTORY_LENGTH
+    max_length: int = F.DEFAULT_HISTORY_LENGTH  # the history length: one position embedding each
 
 
 class CausalSelfAttention(tf.keras.layers.Layer):

@@ -164,7 +164,7 @@ def towers(
     """
     dim, side = config.embedding_dim, config.feature_dim
     attention = AttentionSize(config.attention_heads, config.attention_blocks,
-                              config.attention_dropout)
+                              config.attention_dropout, vocab.history_length)
     history = (HistoryEncoder(vocab.movies, dim, config.history_encoder,
                               cnn_kernel_size=config.cnn_kernel_size, attention=attention)
                if Group.HISTORY in entry.query else None)

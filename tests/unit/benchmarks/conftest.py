@@ -13,6 +13,7 @@ import pytest
 PLANTED_ITEM = 7
 N_USERS, N_ITEMS = 30, 20
 TARGET_USERS = range(25, 30)
+METADATA_IDS = 1000  # u.item and u.user beside the ratings know ids 1..METADATA_IDS
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -22,9 +23,23 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def write_ratings(path: Path, rows: list[tuple[int, int, float, int]]) -> Path:
-    """Write `user item rating timestamp` rows, tab-separated like u.data."""
+    """Write `user item rating timestamp` rows, tab-separated like u.data, and ML-100K's
+    u.item and u.user beside them (if missing) so that the directory is a whole dataset."""
     path.write_text("".join(f"{u}\t{i}\t{r:g}\t{t}\n" for u, i, r, t in rows))
+    _write_metadata(path.parent)
     return path
+
+
+def _write_metadata(directory: Path) -> None:
+    """u.item (a Drama of 1990 each) and u.user for ids 1..METADATA_IDS."""
+    if not (directory / "u.item").exists():
+        flags = "|".join("1" if genre == 8 else "0" for genre in range(19))
+        (directory / "u.item").write_text("".join(
+            f"{i}|Movie {i} (1990)|01-Jan-1990||http://example.org|{flags}\n"
+            for i in range(1, METADATA_IDS + 1)))
+    if not (directory / "u.user").exists():
+        (directory / "u.user").write_text("".join(
+            f"{u}|30|F|writer|00000\n" for u in range(1, METADATA_IDS + 1)))
 
 
 def planted_rows(seed: int = 0) -> list[tuple[int, int, float, int]]:

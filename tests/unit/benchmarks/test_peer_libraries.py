@@ -20,11 +20,12 @@ from contract import topk_metrics
 
 pytestmark = pytest.mark.benchmark_extra
 
-PEER_NAMES = {"most_popular", "item_knn", "ease", "als", "bpr", "baseline_only", "svd", "svdpp"}
+PEER_NAMES = {"most_popular", "item_knn", "ease", "als", "bpr", "sasrec", "baseline_only", "svd",
+              "svdpp"}
 
 
 def _planted_split(planted) -> bdata.Split:
-    return bdata.topk_split(bdata.load_ratings(planted.data_dir))
+    return bdata.load_split(planted.data_dir)
 
 
 @pytest.mark.parametrize("make_peer", [peers.ALS, peers.BPR], ids=["als", "bpr"])
@@ -107,7 +108,7 @@ def test_main_writes_one_entry_per_peer(planted, tmp_path: Path, ratings_writer)
     assert code == 0
     assert set(results) == PEER_NAMES | {f"{name}@u1" for name in
                                          ("baseline_only", "svd", "svdpp")}
-    for name in ("most_popular", "item_knn", "ease", "als", "bpr"):
+    for name in ("most_popular", "item_knn", "ease", "als", "bpr", "sasrec"):
         assert results[name]["protocol"] == "topk"
         assert 0.0 <= results[name]["ndcg_at_10"] <= results[name]["hit_rate_at_10"] <= 1.0
         assert results[name]["split"]["n_test"] == 30

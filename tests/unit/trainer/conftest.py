@@ -54,5 +54,6 @@ def oov_features() -> dict[str, tf.Tensor]:
     batch[F.MOVIE_INDEX] = tf.fill([4], tf.constant(VOCAB.movies, tf.int64))
     batch[F.GENDER_INDEX] = tf.fill([4], tf.constant(VOCAB.genders, tf.int64))
     batch[F.OCCUPATION_INDEX] = tf.fill([4], tf.constant(VOCAB.occupations, tf.int64))
-    batch[F.HISTORY_INDEX] = tf.fill([4, F.HISTORY_LENGTH], tf.constant(VOCAB.movies + 1, tf.int64))
+    batch[F.HISTORY_INDEX] = tf.fill([4, VOCAB.history_length],
+                                     tf.constant(VOCAB.movies + 1, tf.int64))
     return batch

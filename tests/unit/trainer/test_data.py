@@ -32,4 +32,4 @@ def test_training_tables_take_one_pass() -> None:
     np.testing.assert_array_equal(tables.seen.row_lengths()[:-1],
                                   np.bincount(features[F.USER_INDEX], minlength=VOCAB.users))
     assert tables.catalogue[F.MOVIE_INDEX].shape == (VOCAB.movies,)
-    assert tables.users[F.HISTORY_INDEX].shape == (VOCAB.users + 1, F.HISTORY_LENGTH)
+    assert tables.users[F.HISTORY_INDEX].shape == (VOCAB.users + 1, VOCAB.history_length)

@@ -3,6 +3,7 @@ sequential model's TFLite top-K against its SavedModel."""
 
 from __future__ import annotations
 
+import functools
 import os
 import tempfile
 import types
@@ -15,6 +16,7 @@ import tensorflow_transform.beam as tft_beam
 from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io, schema_utils
 
 from contract import features as F
+from contract import keys
 from contract.catalogue import MODEL_NAMES, Kind, entry
 from contract.keys import MOVIE_GROUPS, USER_GROUPS
 from tests.fixtures.raw_features import RAW_SPEC
@@ -25,6 +27,7 @@ from trainer.models.base import EXCLUDED_SCORE
 from trainer.models.registry import build_model
 
 TOP_K = 10
+SHORT_HISTORY = 4  # another run's history length: shorter than most users' histories here
 NUM_MOVIES = 14
 GENRES = ("Drama", "Comedy", "Action")
 
@@ -53,20 +56,32 @@ def _batch(rows: list[dict]) -> dict[str, tf.Tensor]:
             for name, v in columns.items()}
 
 
-@pytest.fixture(scope="module")
-def transformed() -> tuple[tf.data.Dataset, tft.TFTransformOutput]:
-    """(batches of transformed training features, the TFTransformOutput)."""
+def _transformed(history_length: int) -> tuple[tf.data.Dataset, tft.TFTransformOutput]:
+    """(batches of transformed training features, the TFTransformOutput) of a Transform given
+    `history_length`."""
     metadata = dataset_metadata.DatasetMetadata(schema_utils.schema_from_feature_spec(RAW_SPEC))
     out = tempfile.mkdtemp()
     with tempfile.TemporaryDirectory() as tmp, tft_beam.Context(temp_dir=tmp):
         from transform.preprocessing import preprocessing_fn
 
         (rows, _), transform_fn = (_raw_rows(), metadata) | tft_beam.AnalyzeAndTransformDataset(
-            preprocessing_fn)
+            functools.partial(preprocessing_fn,
+                              custom_config={keys.HISTORY_LENGTH_KEY: history_length}))
         _ = transform_fn | tft_beam.WriteTransformFn(out)
     # The Transform component also writes the raw schema: serving parses raw features with it.
     metadata_io.write_metadata(metadata, os.path.join(out, tft.TFTransformOutput.RAW_METADATA_DIR))
     return tf.data.Dataset.from_tensor_slices(_batch(rows)).batch(16), tft.TFTransformOutput(out)
+
+
+@pytest.fixture(scope="module")
+def transformed() -> tuple[tf.data.Dataset, tft.TFTransformOutput]:
+    return _transformed(F.DEFAULT_HISTORY_LENGTH)
+
+
+@pytest.fixture(scope="module")
+def transformed_short() -> tuple[tf.data.Dataset, tft.TFTransformOutput]:
+    """A run whose history length is SHORT_HISTORY, not the default."""
+    return _transformed(SHORT_HISTORY)
 
 
 def _export(name: str, transformed, export_dir: str, **overrides: str):
@@ -147,11 +162,18 @@ def test_every_signature(name, transformed, tmp_path) -> None:
     np.testing.assert_array_equal(similar["scores"][1], np.zeros(TOP_K))
 
 
-def test_tflite_top_k_matches_the_saved_model(transformed, tmp_path) -> None:
-    model, catalogue, loaded = _export("sequential", transformed, str(tmp_path))
+@pytest.mark.parametrize(("run", "encoder", "width"), [
+    ("transformed", "gru", F.DEFAULT_HISTORY_LENGTH),
+    ("transformed_short", "attention", SHORT_HISTORY)])
+def test_tflite_top_k_matches_the_saved_model(run, encoder, width, request, tmp_path) -> None:
+    transformed = request.getfixturevalue(run)
+    model, catalogue, loaded = _export("sequential", transformed, str(tmp_path),
+                                       history_encoder=encoder)
     _, tft_output = transformed
     with open(tflite.write(model, catalogue, tft_output, str(tmp_path), TOP_K), "rb") as handle:
         tflite_model = handle.read()
+    input_shape = tf.lite.Interpreter(model_content=tflite_model).get_input_details()[0]["shape"]
+    assert input_shape.tolist() == [1, width]
     movie_ids = (tmp_path / tflite.EXTRA_DIR / tflite.MOVIE_IDS_FILE).read_text().split()
 
     histories = [["m1", "m2", "m3"], ["m7"], ["m5", "m0", "m9", "m12", "m4"]]
@@ -161,9 +183,9 @@ def test_tflite_top_k_matches_the_saved_model(transformed, tmp_path) -> None:
         user_id=tf.constant([""] * len(histories)), history=padded,
         exclude_movie_ids=_strings([[""]] * len(histories)))
     index_of = {movie: i + 1 for i, movie in enumerate(movie_ids)}  # history_index = index + 1
-    history_index = np.zeros((len(histories), F.HISTORY_LENGTH), np.int64)
+    history_index = np.zeros((len(histories), width), np.int64)
     for row, history in enumerate(histories):
-        history_index[row, F.HISTORY_LENGTH - len(history):] = [index_of[m] for m in history]
+        history_index[row, width - len(history):] = [index_of[m] for m in history]
     lite = tflite.top_k(tflite_model, history_index)
     lite_ids = [[movie_ids[i] for i in row] for row in lite["movie_index"]]
     assert lite_ids == [[m.decode() for m in row] for row in saved["movie_ids"].numpy()]
@@ -190,11 +212,12 @@ def _score_features(signatures, user_ids, movie_ids, user_reset=None, history_ke
                     movie_reset=None) -> dict[str, np.ndarray]:
     """score_features with nothing reset unless given."""
     users, movies = len(user_ids), len(movie_ids)
+    width = signatures["score_features"].structured_input_signature[1]["history_keep"].shape[1]
     out = signatures["score_features"](
         user_id=tf.constant(user_ids), movie_id=tf.constant(movie_ids),
         user_reset=tf.constant(np.zeros((users, len(USER_GROUPS)), bool)
                                if user_reset is None else user_reset),
-        history_keep=tf.constant(np.ones((users, F.HISTORY_LENGTH), bool)
+        history_keep=tf.constant(np.ones((users, width), bool)
                                  if history_keep is None else history_keep),
         movie_reset=tf.constant(np.zeros((movies, len(MOVIE_GROUPS)), bool)
                                 if movie_reset is None else movie_reset))
@@ -211,7 +234,7 @@ def test_score_features_scores_pairs_as_the_other_signatures_do(name, exported,
     assert out["user_known"].tolist() == [True, False]
     assert out["movie_known"].tolist() == [True, True, False]
     history = [m.decode() for m in out["history_movie_ids"][0]]
-    assert len(history) == F.HISTORY_LENGTH and history[-1] and not history[0]  # newest last
+    assert len(history) == F.DEFAULT_HISTORY_LENGTH and history[-1] and not history[0]
     assert set(out["history_movie_ids"][1].tolist()) == {b""}  # unknown user: no history
 
     if model.kind == Kind.RATING:  # the predicted rating of each pair
@@ -267,6 +290,30 @@ def test_explain_shapley_values_add_up_and_unused_features_get_zero(name, export
         unused = [c for c in body["contributions"]
                   if c["feature"] not in ("user_id", "movie_id")]
         assert all(c["contribution"] == 0.0 for c in unused), unused
+
+
+def test_explain_reads_the_history_length_of_the_model(transformed_short, tmp_path) -> None:
+    """A model of a run with a short history: score_features takes SHORT_HISTORY positions,
+    and /explain makes one player of each (fewer than HISTORY_PLAYERS, no earlier history)."""
+    from recsys.serving import explain
+    from recsys.serving.backends import InProcessBackend
+    from recsys.serving.catalogue import Movie
+    from recsys.serving.registry import LoadedModel
+
+    export_dir = str(tmp_path)
+    _, _, loaded = _export("hybrid", transformed_short, export_dir)
+    out = _score_features(loaded.signatures, ["u1"], ["m4"])
+    assert out["history_movie_ids"].shape == (1, SHORT_HISTORY)
+    assert all(out["history_movie_ids"][0])  # u1 rated 10 movies: the latest 4 are stored
+    movies = {f"m{i}": Movie(f"m{i}", f"title {i}", 1980 + i, (GENRES[i % 3],), 1)
+              for i in range(NUM_MOVIES)}
+    catalogue = types.SimpleNamespace(movies=movies, users={})
+    body = explain.explain(LoadedModel("hybrid", 1, export_dir, InProcessBackend(export_dir),
+                                       0.0), catalogue, "u1", "m4")
+    features = [c["feature"] for c in body["contributions"]]
+    assert features.count("history") == SHORT_HISTORY and "earlier history" not in features
+    total = sum(c["contribution"] for c in body["contributions"])
+    assert total == pytest.approx(body["score"] - body["baseline_score"], abs=1e-5)
 
 
 def test_two_stage_saved_model_excludes_seen_movies_and_matches_the_stages(

@@ -1,5 +1,6 @@
 """preprocessing_fn on a few hand-written rows, through the real TFT Beam implementation."""
 
+import functools
 import tempfile
 
 import numpy as np
@@ -9,6 +10,7 @@ import tensorflow_transform.beam as tft_beam
 from tensorflow_transform.tf_metadata import dataset_metadata, schema_utils
 
 from contract import features as F
+from contract import keys
 from tests.fixtures.raw_features import RAW_SPEC
 from transform.preprocessing import preprocessing_fn
 
@@ -30,15 +32,18 @@ ROWS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def transformed():
+def _analyze_and_transform(fn):
     metadata = dataset_metadata.DatasetMetadata(schema_utils.schema_from_feature_spec(RAW_SPEC))
     with tempfile.TemporaryDirectory() as tmp, tft_beam.Context(temp_dir=tmp):
-        (rows, _), transform_fn = (ROWS, metadata) | tft_beam.AnalyzeAndTransformDataset(
-            preprocessing_fn)
+        (rows, _), transform_fn = (ROWS, metadata) | tft_beam.AnalyzeAndTransformDataset(fn)
         out = tempfile.mkdtemp()
         _ = transform_fn | tft_beam.WriteTransformFn(out)
     return rows, tft.TFTransformOutput(out)
+
+
+@pytest.fixture(scope="module")
+def transformed():
+    return _analyze_and_transform(preprocessing_fn)
 
 
 def test_ids_map_through_vocabularies_with_oov_at_vocab_size(transformed):
@@ -63,14 +68,27 @@ def test_genres_become_a_fixed_width_multi_hot(transformed):
 def test_history_is_right_aligned_shifted_and_truncated(transformed):
     rows, output = transformed
     index_of = {m.decode(): i for i, m in enumerate(output.vocabulary_by_name(F.MOVIE_VOCAB))}
+    width = F.DEFAULT_HISTORY_LENGTH
     second = np.asarray(rows[1][F.HISTORY_INDEX])
-    assert second.shape == (F.HISTORY_LENGTH,)
-    assert list(second[:-1]) == [0] * (F.HISTORY_LENGTH - 1)
+    assert second.shape == (width,)
+    assert list(second[:-1]) == [0] * (width - 1)
     assert second[-1] == index_of["m1"] + 1
     assert rows[0][F.HISTORY_LENGTH_FEATURE] == 0 and not np.any(rows[0][F.HISTORY_INDEX])
     longest = np.asarray(rows[4][F.HISTORY_INDEX])
-    assert rows[4][F.HISTORY_LENGTH_FEATURE] == F.HISTORY_LENGTH
-    assert list(longest) == [index_of["m1"] + 1] * F.HISTORY_LENGTH  # oldest two fell off
+    assert rows[4][F.HISTORY_LENGTH_FEATURE] == width
+    assert list(longest) == [index_of["m1"] + 1] * width  # oldest two fell off
+    assert output.transformed_feature_spec()[F.HISTORY_INDEX].shape == [width]
+
+
+def test_the_history_width_is_the_custom_configs_and_written_in_the_output_schema():
+    rows, output = _analyze_and_transform(functools.partial(
+        preprocessing_fn, custom_config={keys.HISTORY_LENGTH_KEY: 3}))
+    index_of = {m.decode(): i for i, m in enumerate(output.vocabulary_by_name(F.MOVIE_VOCAB))}
+    assert output.transformed_feature_spec()[F.HISTORY_INDEX].shape == [3]
+    assert list(rows[2][F.HISTORY_INDEX]) == [0, index_of["m1"] + 1, index_of["m2"] + 1]
+    # ["m2", "m3", "m1" x 30]: the newest three are kept
+    assert list(rows[4][F.HISTORY_INDEX]) == [index_of["m1"] + 1] * 3
+    assert [r[F.HISTORY_LENGTH_FEATURE] for r in rows] == [0, 1, 2, 1, 3]
 
 
 def test_side_features_are_bucketized_and_scaled(transformed):

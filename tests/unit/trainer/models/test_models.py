@@ -183,7 +183,7 @@ def test_sequential_query_converts_to_tflite_builtins(make_model, kind, vocab, f
     model = make_model("sequential", history_encoder=kind)
     history = features[F.HISTORY_INDEX]
 
-    @tf.function(input_signature=[tf.TensorSpec([None, F.HISTORY_LENGTH], tf.int64)])
+    @tf.function(input_signature=[tf.TensorSpec([None, vocab.history_length], tf.int64)])
     def query(history_index):
         return model.query_embeddings({F.HISTORY_INDEX: history_index})
 

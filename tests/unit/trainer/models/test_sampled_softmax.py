@@ -60,7 +60,7 @@ def test_softmax_must_be_a_known_mode() -> None:
 
 @pytest.mark.parametrize("movies", [11, SAMPLED_SOFTMAX_MIN_MOVIES])
 def test_models_built_on_auto_pick_by_catalogue_size(movies) -> None:
-    vocab = VocabSizes(users=7, movies=movies, genders=2, occupations=4)
+    vocab = VocabSizes(users=7, movies=movies, genders=2, occupations=4, history_length=5)
     config = config_with_overrides("retrieval", {"embedding_dim": "4"})
     model = build_model("retrieval", vocab, config, _catalogue(movies), np.ones(movies))
     assert model.softmax == (SAMPLED if movies >= SAMPLED_SOFTMAX_MIN_MOVIES else FULL)

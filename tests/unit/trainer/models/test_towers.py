@@ -38,7 +38,7 @@ def test_history_encoding_ignores_leading_padding(kind: str) -> None:
     encoder = _random_encoder(kind)
     for items in ([3, 5], [3], [4, 1, 9]):
         unpadded = encoder(tf.constant([items], tf.int64)).numpy()
-        for length in (len(items) + 2, F.HISTORY_LENGTH):
+        for length in (len(items) + 2, F.DEFAULT_HISTORY_LENGTH):
             padded = encoder(tf.constant([_padded(items, length)], tf.int64)).numpy()
             np.testing.assert_allclose(padded, unpadded, atol=1e-5)
     # The content does matter: one item more changes the encoding.
@@ -49,7 +49,7 @@ def test_history_encoding_ignores_leading_padding(kind: str) -> None:
 @pytest.mark.parametrize("kind", HISTORY_ENCODERS)
 def test_empty_history_encodes_to_zeros(kind: str) -> None:
     encoder = _random_encoder(kind)
-    encoding = encoder(tf.zeros([2, F.HISTORY_LENGTH], tf.int64)).numpy()
+    encoding = encoder(tf.zeros([2, F.DEFAULT_HISTORY_LENGTH], tf.int64)).numpy()
     np.testing.assert_array_equal(encoding, np.zeros((2, 8)))
 
 
