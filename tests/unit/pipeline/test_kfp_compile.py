@@ -86,6 +86,32 @@ def test_direct_runner_and_model_subset(tmp_path, target):
     assert not any(a.startswith("--runner=") for a in args)
 
 
+def _parameter(job: dict, step: str, name: str):
+    """A step's constant parameter (an int's or a string's value), None when unset."""
+    parameters = job["pipelineSpec"]["root"]["dag"]["tasks"][step]["inputs"]["parameters"]
+    if name not in parameters:
+        return None
+    value = parameters[name]["runtimeValue"]["constantValue"]
+    return int(value["intValue"]) if "intValue" in value else value["stringValue"]
+
+
+def test_the_history_length_reaches_example_gen_schema_and_transform(tmp_path, target,
+                                                                     dataflow_job):
+    path = tmp_path / "long.json"
+    assert cli.main(target.compile_args(path, "--models", "sequential",
+                                        "--history-length", "50")) == 0
+    job = json.loads(path.read_text())
+    assert _parameter(job, "MovieLensExampleGen", "history_length") == 50
+    assert _parameter(job, "ImportSchemaGen", "history_length") == 50
+    custom_config = json.loads(_parameter(job, "Transform", "custom_config"))
+    assert custom_config["history_length"] == 50
+    # the default: the ExampleGen and Transform are given it, the curated schema holds it
+    assert _parameter(dataflow_job, "MovieLensExampleGen", "history_length") == 20
+    assert _parameter(dataflow_job, "ImportSchemaGen", "history_length") is None
+    assert json.loads(_parameter(dataflow_job, "Transform", "custom_config"))[
+        "history_length"] == 20
+
+
 @pytest.mark.parametrize(("change", "message"), [
     ({"--pipeline-root": "/tmp/root"}, "--pipeline-root: expected a gs://"),
     ({"--data-dir": "data"}, "--data-dir: expected a gs://"),

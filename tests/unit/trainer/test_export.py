@@ -177,8 +177,8 @@ def test_tflite_top_k_matches_the_saved_model(run, encoder, width, request, tmp_
     movie_ids = (tmp_path / tflite.EXTRA_DIR / tflite.MOVIE_IDS_FILE).read_text().split()
 
     histories = [["m1", "m2", "m3"], ["m7"], ["m5", "m0", "m9", "m12", "m4"]]
-    width = max(len(h) for h in histories)
-    padded = _strings([[""] * (width - len(h)) + h for h in histories])
+    longest = max(len(h) for h in histories)
+    padded = _strings([[""] * (longest - len(h)) + h for h in histories])
     saved = loaded.signatures["recommend"](
         user_id=tf.constant([""] * len(histories)), history=padded,
         exclude_movie_ids=_strings([[""]] * len(histories)))

@@ -24,6 +24,7 @@ from recsys import cli
     (["--min-hit-rate", "mf=1.5"], "--min-hit-rate: 1.5 is outside 0..1"),
     (["--push-to", "s3://bucket/models"], "only gs:// URLs and local paths are supported"),
     (["--push-to", "gs://"], "gs:// needs a bucket"),
+    (["--history-length", "0"], "--history-length must be between 1 and 1000, got 0"),
 ])
 def test_bad_options_are_rejected_with_one_line(tmp_path, capsys, args, message):
     status = cli.main(["run", "--data-dir", str(tmp_path), "--output-dir", str(tmp_path), *args])
@@ -46,5 +47,6 @@ def test_every_command_parses_without_importing_tensorflow():
             "assert {'run', 'compile', 'submit', 'query', 'serving-config', 'serve', 'ui', "
             "'benchmark', 'bench-scale', 'bench-serve', 'synth'} <= set(commands), commands; "
             "p.parse_args(['benchmark', '--data-dir', 'd', '--output', 'o.json']); "
+            "p.parse_args(['benchmark', '--dataset', 'ml-100k', '--history-length', '50']); "
             "assert 'tensorflow' not in sys.modules, 'the parser imported tensorflow'")
     subprocess.run([sys.executable, "-c", code], check=True)
