@@ -174,9 +174,10 @@ def data_notes(results: list[NodeResult]) -> list[str]:
         for artifact in result.outputs.get("examples", []):
             duplicates = _custom(artifact, example_gen.DUPLICATES_PROPERTY)
             if duplicates:
+                plural = "s" if duplicates != 1 else ""
                 notes.append(
-                    f"{duplicates} repeated (user, movie) ratings dropped, the latest of each "
-                    f"kept: {os.path.join(artifact.uri, example_gen.DUPLICATES_DIR)}/"
+                    f"dropped {duplicates} repeated (user, movie) rating{plural}, kept the "
+                    f"latest of each: {os.path.join(artifact.uri, example_gen.DUPLICATES_DIR)}/"
                     f"{example_gen.QUARANTINE_ROWS}")
             summary = os.path.join(artifact.uri, example_gen.QUARANTINE_DIR,
                                    example_gen.QUARANTINE_SUMMARY)
@@ -185,7 +186,7 @@ def data_notes(results: list[NodeResult]) -> list[str]:
                     counts = json.load(handle)
                 if counts["rejected"]:
                     notes.append(
-                        f"{counts['rejected']} of {counts['rows']} rows quarantined "
+                        f"quarantined {counts['rejected']} of {counts['rows']} rows "
                         f"({counts['fraction']:.2%}): {os.path.dirname(summary)}/"
                         f"{example_gen.QUARANTINE_ROWS}")
     return notes
