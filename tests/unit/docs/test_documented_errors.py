@@ -21,9 +21,7 @@ import pytest
 from components.movielens_example_gen import formats
 from recsys import cli
 from recsys.cli import common
-from tests.fixtures.cli_output import run_error
-from tests.fixtures.documented import (
-    OPERATING, README, as_documented, documented_errors, matches)
+from tests.fixtures.documented import OPERATING, README, as_documented, documented_errors, matches
 from tests.fixtures.example_gen_run import run_example_gen
 from tests.fixtures.movielens_files import write_ml100k
 
@@ -279,14 +277,3 @@ def test_the_command_prints_the_documented_line(documented, tmp_path):
 def test_the_readme_example_is_a_documented_data_error():
     (line,) = documented_errors(README)
     assert line in documented_errors(OPERATING)
-
-
-def test_a_bad_row_is_one_line_naming_the_log_from_the_whole_command(tmp_path, capsys):
-    """The README's example through `recsys run` itself: one line, the trace in the log."""
-    data_dir = _ml100k(tmp_path, 51, 2, "abc")
-    status = cli.main(["run", "--data-dir", str(data_dir), "--output-dir",
-                       str(tmp_path / "out"), "--models", "mf"])
-    message, log = run_error(capsys.readouterr().err)
-    assert status == 2
-    assert as_documented(message, tmp_path) == documented_errors(README)[0]
-    assert "Traceback" in log.read_text()
