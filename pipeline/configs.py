@@ -10,6 +10,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from components.movielens_example_gen import rules
 from contract import catalogue, splits
 from contract.gates import Gate
 from contract.keys import DISTRIBUTION_ENV, MULTI_WORKER
@@ -148,6 +149,11 @@ class PipelineSettings:
     # Data gate (components/data_gate, components/movielens_example_gen).
     quarantine_bad_rows: bool = False  # ExampleGen sets bad rows aside instead of failing
     max_bad_row_fraction: float = 0.01  # ... and fails only above this fraction
+    # Accepted rating times, seconds since the epoch (None: one day after the run) and what a
+    # user's repeated rating of a movie does (components/movielens_example_gen/rules.py).
+    min_timestamp: int = rules.EARLIEST_TIMESTAMP
+    max_timestamp: int | None = None
+    duplicate_ratings: str = rules.DuplicatePolicy.KEEP_LATEST.value
     drift_threshold: float | None = None  # None: the thresholds in the curated schema
     # Relative: inside the installed contract package (contract/schema.py).
     schema_file: str = CURATED_SCHEMA

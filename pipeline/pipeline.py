@@ -27,7 +27,9 @@ def create_pipeline(
         input_base=settings.data_dir, protocol=settings.protocol, seed=settings.seed,
         train_file=settings.train_file, eval_file=settings.eval_file,
         quarantine_bad_rows=settings.quarantine_bad_rows,
-        max_bad_row_fraction=settings.max_bad_row_fraction)
+        max_bad_row_fraction=settings.max_bad_row_fraction,
+        min_timestamp=settings.min_timestamp, max_timestamp=settings.max_timestamp,
+        duplicate_ratings=settings.duplicate_ratings)
     statistics = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
     # Curated schema, ExampleValidator and a gate that stops the run on anomalies or drift.
     validation, schema, gate = validation_nodes(
@@ -96,7 +98,11 @@ def _model_branch(name, settings, transform, example_gen) -> list:
 
 def _eval_config(name: str, gate: Gate) -> tfma.EvalConfig:
     """TFMA on the raw eval split through the model's serving_tf_example signature: protocol
-    TOPK metrics for every model, the rating error for rating models, thresholds from `gate`."""
+    TOPK metrics for every model, the rating error for rating models, thresholds from `gate`.
+
+    A degenerate evaluation never blesses: too few eval examples fail the ExampleCount bound,
+    a tie with popularity fails the lift's bound (strictly above 0), a constant rating fails
+    the error reduction's, and a NaN fails any bound (TFMA compares with >= and <=)."""
     is_rating_model = catalogue.entry(name).kind == catalogue.Kind.RATING
     label = LABEL if is_rating_model else None
     model_specs = [
@@ -106,20 +112,22 @@ def _eval_config(name: str, gate: Gate) -> tfma.EvalConfig:
     ]
     higher, lower = tfma.MetricDirection.HIGHER_IS_BETTER, tfma.MetricDirection.LOWER_IS_BETTER
     top_k = [
-        _metric("ExampleCount", lower_bound=1),
+        _metric("ExampleCount", lower_bound=gate.min_eval_examples),
         _metric("HitRateAtK", module=tfma_metrics.MODULE, lower_bound=gate.min_hit_rate,
                 change=(higher, -gate.max_hit_rate_drop)),
         _metric("NDCGAtK", module=tfma_metrics.MODULE),
         _metric("PopularityHitRateAtK", module=tfma_metrics.MODULE),
         _metric("HitRateLiftAtK", module=tfma_metrics.MODULE,
-                lower_bound=0.0 if gate.beat_popularity else None),
+                lower_bound=gate.min_lift if gate.beat_popularity else None),
     ]
     metrics_specs = [tfma.MetricsSpec(metrics=top_k)]
     if is_rating_model:
         metrics_specs.append(tfma.MetricsSpec(
             output_names=["predicted_rating"],
             metrics=[_metric("MeanSquaredError", upper_bound=gate.max_mse,
-                             change=(lower, gate.max_mse_increase))]))
+                             change=(lower, gate.max_mse_increase)),
+                     _metric("RatingErrorReduction", module=tfma_metrics.MODULE,
+                             lower_bound=gate.min_mse_reduction)]))
     return tfma.EvalConfig(model_specs=model_specs, metrics_specs=metrics_specs,
                            slicing_specs=[tfma.SlicingSpec()])
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import math
 import typing
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -51,6 +52,10 @@ class TrainingConfig:
     refit: bool = True
 
     def __post_init__(self) -> None:
+        for field in dataclasses.fields(self):  # every model's fields, subclasses' included
+            value = getattr(self, field.name)
+            _check(not isinstance(value, float) or math.isfinite(value),
+                   f"{field.name} must be a finite number, got {value}")
         _check(self.optimizer in OPTIMIZERS, f"optimizer must be one of {OPTIMIZERS}")
         _check(self.lr_schedule in LR_SCHEDULES, f"lr_schedule must be one of {LR_SCHEDULES}")
         _check(self.learning_rate > 0, "learning_rate must be > 0")

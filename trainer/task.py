@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import math
 import os
 import tempfile
 import time
@@ -26,6 +27,7 @@ from contract import features as F
 from contract.keys import DISTRIBUTION_ENV, HPARAMS_KEY, METRICS_FILE, MODEL_NAME_KEY, TOP_K
 from trainer import data, evaluation, tflite
 from trainer.config import TrainingConfig, config_with_overrides
+from trainer.errors import TrainingDiverged
 from trainer.export import ServingModule, export
 from trainer.models.base import RecommenderModel
 from trainer.models.registry import build_model
@@ -79,15 +81,17 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     trained = train_and_evaluate(
         name, config, SplitFiles.of(fn_args), fn_args.data_accessor, tft_output, strategy)
     tables = trained.tables
+    # A catalogue smaller than K (tiny data) returns all its movies.
+    top_k = min(TOP_K, int(tables.catalogue[F.MOVIE_INDEX].shape[0]))
     with output_dirs(strategy, fn_args.model_run_dir, fn_args.serving_model_dir) as (
             run_dir, serving_dir):
         _write_json(os.path.join(run_dir, METRICS_FILE), {
             "model": name, "config": dataclasses.asdict(config), "eval": trained.metrics,
             "train_seconds": round(trained.train_seconds, 2), "training_curves": trained.curves})
-        export(ServingModule(trained.model, tft_output, tables.catalogue, tables.users, TOP_K,
+        export(ServingModule(trained.model, tft_output, tables.catalogue, tables.users, top_k,
                              tables.seen), serving_dir)
         if catalogue.entry(name).tflite:
-            tflite.write(trained.model, tables.catalogue, tft_output, serving_dir, TOP_K)
+            tflite.write(trained.model, tables.catalogue, tft_output, serving_dir, top_k)
     wait_for_all_workers(strategy)
 
 
@@ -152,6 +156,8 @@ def train_and_evaluate(
     vocab = data.vocab_sizes(tft_output)
     validation = batches(files.validation) if files.validation else None
     tables = data.training_tables(batches(files.train), vocab, validation)
+    if not tables.validation_movie_counts.any():  # e.g. no user with 3 ratings under TOPK
+        validation = None
     started = time.monotonic()
     model, curves = fit(name, vocab, config, tables,
                         batches(files.train, config.batch_size, shuffle=True), strategy,
@@ -189,8 +195,29 @@ def fit(
         model = build_model(name, vocab, config, tables.catalogue, tables.movie_counts)
     validation = None if validation_batches is None else data.shard_by_data(validation_batches)
     history = model.fit(data.shard_by_data(train_batches), epochs=config.epochs, verbose=2,
-                        validation_data=validation)
+                        validation_data=validation,
+                        callbacks=[StopOnNonFiniteLoss(name, config.learning_rate)])
     return model, history.history
+
+
+class StopOnNonFiniteLoss(tf.keras.callbacks.Callback):
+    """Raises TrainingDiverged at the first NaN or infinite batch loss. Keras's TerminateOnNaN
+    checks the same but only stops training, silently: run_fn would then export (and the
+    Evaluator judge) a model full of NaN."""
+
+    def __init__(self, model_name: str, learning_rate: float) -> None:
+        super().__init__()
+        self._name, self._learning_rate = model_name, learning_rate
+        self._epoch = 0
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            raise TrainingDiverged(self._name, float(loss), self._epoch + 1, batch + 1,
+                                   self._learning_rate)
 
 
 def evaluate(

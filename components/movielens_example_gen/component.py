@@ -9,7 +9,7 @@ from tfx.proto import example_gen_pb2
 from tfx.types import channel, standard_artifacts, standard_component_specs
 from tfx.types.component_spec import ExecutionParameter
 
-from components.movielens_example_gen import executor
+from components.movielens_example_gen import executor, rules
 from contract import splits
 from contract.features import HISTORY_LENGTH
 
@@ -25,6 +25,9 @@ class MovieLensExampleGenSpec(standard_component_specs.FileBasedExampleGenSpec):
         # int, not bool: every orchestrator (KFP v2 included) carries ints natively.
         executor.QUARANTINE_KEY: ExecutionParameter(type=int, optional=True),
         executor.MAX_BAD_ROW_FRACTION_KEY: ExecutionParameter(type=float, optional=True),
+        executor.MIN_TIMESTAMP_KEY: ExecutionParameter(type=int, optional=True),
+        executor.MAX_TIMESTAMP_KEY: ExecutionParameter(type=int, optional=True),
+        executor.DUPLICATES_KEY: ExecutionParameter(type=str, optional=True),
     }
 
 
@@ -50,10 +53,20 @@ class MovieLensExampleGen(FileBasedExampleGen):
         eval_file: str | None = None,
         quarantine_bad_rows: bool = False,
         max_bad_row_fraction: float = executor.DEFAULT_MAX_BAD_ROW_FRACTION,
+        min_timestamp: int = rules.EARLIEST_TIMESTAMP,
+        max_timestamp: int | None = None,
+        duplicate_ratings: str = rules.DuplicatePolicy.KEEP_LATEST.value,
     ):
+        """`min_timestamp`/`max_timestamp`: the accepted rating times (seconds since the
+        epoch, both included; None: one day after the run), `duplicate_ratings` a
+        rules.DuplicatePolicy (see rules.py)."""
         splits.Protocol(protocol)  # fail at pipeline construction on a typo
+        rules.DuplicatePolicy(duplicate_ratings)
         if not 0.0 <= max_bad_row_fraction <= 1.0:
             raise ValueError(f"max_bad_row_fraction {max_bad_row_fraction} is not in 0..1")
+        if max_timestamp is not None and max_timestamp < min_timestamp:
+            raise ValueError(f"max_timestamp {max_timestamp} is before min_timestamp "
+                             f"{min_timestamp}")
         input_config = utils.make_default_input_config()
         # Splits come from the protocol (contract/splits.py), not from hash buckets.
         output_config = example_gen_pb2.Output(split_config=example_gen_pb2.SplitConfig(splits=[
@@ -76,6 +89,9 @@ class MovieLensExampleGen(FileBasedExampleGen):
                 executor.QUARANTINE_KEY: 1 if quarantine_bad_rows else None,
                 executor.MAX_BAD_ROW_FRACTION_KEY:
                     max_bad_row_fraction if quarantine_bad_rows else None,
+                executor.MIN_TIMESTAMP_KEY: min_timestamp,
+                executor.MAX_TIMESTAMP_KEY: max_timestamp,
+                executor.DUPLICATES_KEY: duplicate_ratings,
             },
         )
         # FileBasedExampleGen.__init__ would build its own spec without our parameters.

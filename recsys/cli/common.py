@@ -22,21 +22,24 @@ from rich.console import Console
 from rich.table import Table
 
 from components.data_gate.errors import DataValidationError
+from components.movielens_example_gen import rules
 from components.movielens_example_gen.errors import InputDataError
 from contract import catalogue, splits
-from contract.gates import Gate
+from contract.gates import DEFAULT_MIN_EVAL_EXAMPLES, Gate
 from recsys.data.datasets import DownloadError
 from recsys.data.synth import SynthError
 from recsys.serving.client import ServingError
 from recsys.serving.registry import SetupError
 from trainer.config import config_with_overrides, parse_hparam_flags
+from trainer.errors import TrainingDiverged
 
 EXIT_USAGE = 2  # a problem the user can fix: bad input, arguments or environment
 LOG_DIR = "logs"
 # Errors raised inside Beam workers reach us wrapped (RuntimeError and the like) whose text
 # holds the original "InputDataError: FILE:LINE: problem [while running 'Step']".
 _WRAPPED_ERROR = re.compile(
-    r"(?:InputDataError|DataValidationError): (?P<message>.+?)(?: \[while running .*)?$", re.M)
+    r"(?:InputDataError|DataValidationError|TrainingDiverged): (?P<message>.+?)"
+    r"(?: \[while running .*)?$", re.M)
 
 
 class CliError(Exception):
@@ -72,7 +75,7 @@ def print_error(message: str) -> None:
 # -- errors ------------------------------------------------------------------------------------
 # Exception types whose message is meant for the user as it stands.
 USER_ERRORS = (CliError, catalogue.UnknownModel, InputDataError, DataValidationError,
-               DownloadError, SynthError, ServingError, SetupError)
+               DownloadError, SynthError, ServingError, SetupError, TrainingDiverged)
 
 
 def user_error_message(error: BaseException) -> str | None:
@@ -89,14 +92,17 @@ def user_error_message(error: BaseException) -> str | None:
 
 
 def run_handler(args: argparse.Namespace) -> int:
-    """Runs the command. A user error is one line on stderr and exit status 2; any other
-    failure of a command that logs is one line naming its log (exit status 1), else raised."""
+    """Runs the command. A user error is one line on stderr and exit status 2, and so is an
+    environment error (OSError) met before the command's log exists; any other failure of a
+    command that logs is one line naming its log (exit status 1), else raised."""
     try:
         return args.handler(args)
     except Exception as error:  # noqa: BLE001 - failures become one line
         log = error.log_path if isinstance(error, LoggedFailure) else None
         message = user_error_message(error)
         status = EXIT_USAGE
+        if message is None and log is None and isinstance(error, OSError):
+            message = os_error_message(error)
         if message is None:
             if log is None:
                 raise
@@ -104,6 +110,12 @@ def run_handler(args: argparse.Namespace) -> int:
             message, status = f"{type(cause).__name__}: {cause}".splitlines()[0], 1
         print_error(message if log is None else f"{message} (log: {log})")
         return status
+
+
+def os_error_message(error: OSError) -> str:
+    """'PATH: reason' of an OSError (the path it names, if any)."""
+    reason = error.strerror or str(error)
+    return f"{error.filename}: {reason}" if error.filename else reason
 
 
 # -- TensorFlow's start-up noise -----------------------------------------------------------------
@@ -224,6 +236,20 @@ def add_pipeline_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--drift-threshold", type=float,
                         help="fail when a feature's distance to the previous run's statistics "
                              "exceeds this (0..1; default: per feature, schema/schema.pbtxt)")
+    parser.add_argument("--duplicate-ratings", default=rules.DuplicatePolicy.KEEP_LATEST.value,
+                        choices=[policy.value for policy in rules.DuplicatePolicy],
+                        help="a user's repeated rating of a movie: keep the latest and count "
+                             "the others, or stop the run (default: %(default)s)")
+    parser.add_argument("--min-rating-date", metavar="YYYY-MM-DD",
+                        default=rules.utc_date(rules.EARLIEST_TIMESTAMP),
+                        help="reject ratings before this day, UTC (default: %(default)s)")
+    parser.add_argument("--max-rating-date", metavar="YYYY-MM-DD",
+                        help="reject ratings after this day, UTC (default: one day after the "
+                             "run starts)")
+    parser.add_argument("--min-eval-examples", type=int, default=DEFAULT_MIN_EVAL_EXAMPLES,
+                        metavar="N",
+                        help="bless no model evaluated on fewer examples (protocol topk: "
+                             "users) than this (default: %(default)s)")
 
 
 def model_names(text: str) -> tuple[str, ...]:
@@ -257,8 +283,9 @@ def gates(flags: Sequence[str], models: tuple[str, ...]) -> dict[str, Gate]:
             value = float(text)
         except ValueError:
             raise CliError(f"--min-hit-rate: {text!r} is not a number") from None
-        if not 0.0 <= value <= 1.0:
-            raise CliError(f"--min-hit-rate: {value} is outside 0..1")
+        if not 0.0 < value <= 1.0:
+            raise CliError(f"--min-hit-rate: {value} is outside (0, 1]: a floor of 0 would "
+                           "bless a model that never hits")
         chosen[model] = chosen[model].with_min_hit_rate(value)
     return chosen
 
@@ -270,15 +297,40 @@ def pipeline_options(args: argparse.Namespace) -> dict[str, Any]:
                         ("--drift-threshold", args.drift_threshold)):
         if value is not None and not 0.0 <= value <= 1.0:
             raise CliError(f"{flag} must be between 0 and 1, got {value}")
+    if args.min_eval_examples < 1:
+        raise CliError(f"--min-eval-examples must be at least 1, got {args.min_eval_examples}")
     presplit = args.protocol == splits.Protocol.PRESPLIT.value
     if presplit != bool(args.train_file and args.eval_file):
         raise CliError("--train-file and --eval-file go together with --protocol presplit")
+    if presplit and os.path.normpath(args.train_file) == os.path.normpath(args.eval_file):
+        raise CliError(f"--train-file and --eval-file are the same file ({args.eval_file}); "
+                       "the eval file must hold other ratings")
+    chosen_gates = {name: gate.with_min_eval_examples(args.min_eval_examples)
+                    for name, gate in gates(args.min_hit_rate, models).items()}
     return {"models": models, "protocol": args.protocol, "train_file": args.train_file,
             "eval_file": args.eval_file, "hparams": hyper_parameters(args.hparam),
-            "gates": gates(args.min_hit_rate, models),
+            "gates": chosen_gates,
             "quarantine_bad_rows": args.quarantine_bad_rows,
             "max_bad_row_fraction": args.max_bad_row_fraction,
-            "drift_threshold": args.drift_threshold}
+            "drift_threshold": args.drift_threshold,
+            "duplicate_ratings": args.duplicate_ratings, **timestamp_window(args)}
+
+
+def timestamp_window(args: argparse.Namespace) -> dict[str, int | None]:
+    """--min-rating-date and --max-rating-date as PipelineSettings' min_timestamp and
+    max_timestamp: seconds since the epoch, both days included (None: the default)."""
+    window: dict[str, int | None] = {}
+    for flag, key, text, day_part in (
+            ("--min-rating-date", "min_timestamp", args.min_rating_date, 0),
+            ("--max-rating-date", "max_timestamp", args.max_rating_date, 24 * 3600 - 1)):
+        try:
+            window[key] = None if text is None else rules.parse_utc_date(text) + day_part
+        except ValueError:
+            raise CliError(f"{flag}: {text!r} is not a date (YYYY-MM-DD)") from None
+    if window["max_timestamp"] is not None and window["max_timestamp"] < window["min_timestamp"]:
+        raise CliError(f"--max-rating-date {args.max_rating_date} is before --min-rating-date "
+                       f"{args.min_rating_date}")
+    return window
 
 
 def execute_pipeline(settings: Any) -> None:

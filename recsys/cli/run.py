@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import tempfile
 import time
 
 from pipeline.configs import PipelineSettings
@@ -33,15 +34,31 @@ def register(commands: argparse._SubParsersAction, parent: argparse.ArgumentPars
 
 
 def settings(args: argparse.Namespace) -> PipelineSettings:
-    """The run's PipelineSettings, every flag checked before any work starts."""
+    """The run's PipelineSettings, every flag checked before any work starts; the output
+    directory (and a local --push-to) created and tested for writing."""
     options = common.pipeline_options(args)
     if args.beam_workers < 1:
         raise CliError("--beam-workers must be at least 1")
     output_dir = os.path.abspath(args.output_dir)
+    serving_dir = push_destination(args.push_to, output_dir)
+    writable_directory("--output-dir", output_dir)
+    if serving_dir and not serving_dir.startswith("gs://"):
+        writable_directory("--push-to", serving_dir)
     data_dir = args.data_dir or str(datasets.fetch(args.dataset))
     return PipelineSettings.local(
-        data_dir, output_dir, serving_dir=push_destination(args.push_to, output_dir),
-        beam_workers=args.beam_workers, **options)
+        data_dir, output_dir, serving_dir=serving_dir, beam_workers=args.beam_workers,
+        **options)
+
+
+def writable_directory(flag: str, path: str) -> None:
+    """Creates `path` if needed and writes a file in it; CliError naming `flag` if it cannot."""
+    try:
+        os.makedirs(path, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as error:
+        raise CliError(f"{flag} {path}: cannot create or write to it: "
+                       f"{error.strerror or error}") from None
 
 
 def push_destination(push_to: str | None, output_dir: str) -> str | None:
@@ -62,6 +79,7 @@ def _run(args: argparse.Namespace) -> int:
     with common.output_to_log(log):
         if log:
             common.console.print(f"log: {log}", markup=False)
+        check_input(run_settings)
         common.execute_pipeline(run_settings)
         common.console.print(f"pipeline finished in {time.monotonic() - started:.0f} s")
         print_summary(run_settings.metadata_path)
@@ -74,12 +92,23 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def check_input(run_settings: PipelineSettings) -> None:
+    """The input directory and every file the run reads, before any work (TFX's ExampleGen
+    driver would otherwise fail on an unreadable file with a file-system error)."""
+    from components.movielens_example_gen import formats  # TensorFlow: inside the log
+
+    files = tuple(filter(None, (run_settings.train_file, run_settings.eval_file)))
+    formats.check_input(run_settings.data_dir, files)
+
+
 def print_summary(metadata_path: str) -> None:
     """Each model's evaluation, verdict and push location, read back from ML Metadata."""
     from recsys.inspection import run_summary  # TensorFlow: once the run is done
 
-    results = run_summary.model_results(
-        run_summary.latest_run(run_summary.open_store(metadata_path)))
+    nodes = run_summary.latest_run(run_summary.open_store(metadata_path))
+    for note in run_summary.data_notes(nodes):
+        common.console.print(f"data: {note}", markup=False)
+    results = run_summary.model_results(nodes)
     if not results:
         return
     rows = [(r.name, r.hit_rate, r.ndcg, r.popularity_hit_rate, r.rmse,
@@ -88,6 +117,10 @@ def print_summary(metadata_path: str) -> None:
     common.console.print()
     common.console.print(common.table(
         ("model", "HR@10", "NDCG@10", "popular HR@10", "RMSE", "blessed", "pushed to"), rows))
+    for result in results:
+        if result.blessed is False and result.gate_failures:
+            common.console.print(f"{result.name} not blessed: "
+                                 f"{'; '.join(result.gate_failures)}", markup=False)
     evaluation = next((r.evaluation_uri for r in results if r.evaluation_uri), None)
     if evaluation:
         common.console.print(

@@ -114,8 +114,9 @@ def _plot_embeddings(name: str, path: str, genres: dict[str, str], output_dir: s
     signature = tf.saved_model.load(path).signatures[keys.ITEM_EMBEDDINGS]
     ids = sorted(genres, key=lambda i: (len(i), i))
     outputs = signature(movie_id=tf.constant(ids))
-    known = outputs["known"].numpy()
-    points = project_2d(outputs["embedding"].numpy()[known])
+    embeddings = outputs["embedding"].numpy()
+    known = outputs["known"].numpy() & np.isfinite(embeddings).all(axis=1)  # SVD needs finite
+    points = project_2d(embeddings[known])
     labels = [genres[i] for i, k in zip(ids, known, strict=True) if k]
     figure, axis = plt.subplots(figsize=(7, 5))
     palette = plt.get_cmap("tab20")

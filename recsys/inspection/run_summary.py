@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 
 import tensorflow as tf
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
+from components.movielens_example_gen import executor as example_gen
 from contract.keys import METRICS_FILE
 
 Execution = metadata_store_pb2.Execution
@@ -117,6 +119,79 @@ def evaluation_metrics(result: NodeResult) -> dict[str, float]:
     return metrics
 
 
+# Why a failed threshold matters, by TFMA metric name (the gate's fields: contract/gates.py).
+_THRESHOLD_MEANING = {
+    "example_count": "too few evaluated examples, see --min-eval-examples",
+    "hit_rate_lift_at_10": "must beat the popularity baseline by this margin",
+    "hit_rate_at_10": "Hit-Rate@10 floor or drop vs the last blessed model",
+    "rating_error_reduction": "must predict ratings better than a constant by this margin",
+    "mean_squared_error": "rating error ceiling or rise vs the last blessed model",
+}
+
+
+def gate_failures(result: NodeResult) -> list[str]:
+    """An Evaluator's failed thresholds, one phrase each, e.g. 'example_count 1 is below 30 (too
+    few evaluated examples ...)'; [] when it blessed or wrote no validation."""
+    import tensorflow_model_analysis as tfma
+
+    failures = []
+    for artifact in result.outputs.get("evaluation", []):
+        try:
+            validation = tfma.load_validation_result(artifact.uri)
+        except (OSError, tf.errors.OpError, IndexError, ValueError):
+            continue
+        for slice_result in validation.metric_validations_per_slice:
+            failures += [_failure_text(failure) for failure in slice_result.failures]
+    return failures
+
+
+def _failure_text(failure) -> str:
+    name = failure.metric_key.name
+    threshold, value = failure.metric_threshold, failure.metric_value.double_value.value
+    meaning = _THRESHOLD_MEANING.get(name)
+    suffix = f" ({meaning})" if meaning else ""
+    if failure.message.strip() == "Metric not found.":
+        return f"{name} was not computed{suffix}"
+    if math.isnan(value):
+        return f"{name} is NaN{suffix}"
+    if threshold.HasField("change_threshold"):
+        bound = threshold.change_threshold.absolute.value
+        return (f"{name} changed by {value:+.4g} vs the last blessed model, allowed "
+                f"{bound:+.4g}{suffix}")
+    bounds = threshold.value_threshold
+    if bounds.HasField("lower_bound") and value < bounds.lower_bound.value:
+        return f"{name} {value:.4g} is below {bounds.lower_bound.value:.4g}{suffix}"
+    return f"{name} {value:.4g} is above {bounds.upper_bound.value:.4g}{suffix}"
+
+
+def data_notes(results: list[NodeResult]) -> list[str]:
+    """What the ExampleGen of the run set aside or dropped, one line each: repeated ratings
+    (kept the latest) and quarantined rows."""
+    notes = []
+    for result in results:
+        if result.node != "MovieLensExampleGen":
+            continue
+        for artifact in result.outputs.get("examples", []):
+            duplicates = _custom(artifact, example_gen.DUPLICATES_PROPERTY)
+            if duplicates:
+                plural = "s" if duplicates != 1 else ""
+                notes.append(
+                    f"dropped {duplicates} repeated (user, movie) rating{plural}, kept the "
+                    f"latest of each: {os.path.join(artifact.uri, example_gen.DUPLICATES_DIR)}/"
+                    f"{example_gen.QUARANTINE_ROWS}")
+            summary = os.path.join(artifact.uri, example_gen.QUARANTINE_DIR,
+                                   example_gen.QUARANTINE_SUMMARY)
+            if tf.io.gfile.exists(summary):
+                with tf.io.gfile.GFile(summary) as handle:
+                    counts = json.load(handle)
+                if counts["rejected"]:
+                    notes.append(
+                        f"quarantined {counts['rejected']} of {counts['rows']} rows "
+                        f"({counts['fraction']:.2%}): {os.path.dirname(summary)}/"
+                        f"{example_gen.QUARANTINE_ROWS}")
+    return notes
+
+
 def baseline_model_id(result: NodeResult) -> int | None:
     """The artifact id of the model an Evaluator compared against (None on a first run)."""
     for artifact in result.outputs.get("blessing", []):
@@ -136,6 +211,7 @@ class ModelResult:
     blessed: bool | None
     pushed_to: str | None
     evaluation_uri: str | None
+    gate_failures: tuple[str, ...] = ()  # why it was not blessed
 
 
 def model_results(results: list[NodeResult]) -> list[ModelResult]:
@@ -155,5 +231,6 @@ def model_results(results: list[NodeResult]) -> list[ModelResult]:
             popularity_hit_rate=metrics.get("popularity_hit_rate_at_10"),
             rmse=None if mse is None else mse ** 0.5, blessed=blessed(result),
             pushed_to=pusher and pushed_destination(pusher),
-            evaluation_uri=evaluations[0].uri if evaluations else None))
+            evaluation_uri=evaluations[0].uri if evaluations else None,
+            gate_failures=tuple(gate_failures(result))))
     return rows

@@ -132,10 +132,9 @@ def load(data_dir: str) -> Catalogue:
 def _read_ratings(data_dir: str, layout: formats.Layout) -> dict[str, list[Rated]]:
     path = os.path.join(data_dir, layout.ratings_file)
     by_user: dict[str, list[tuple[int, int, Rated]]] = defaultdict(list)
-    for number, line in formats.read_lines(path, "utf-8", layout.header):
-        rating = formats.parse_rating(layout, path, number, line)
-        by_user[rating.user_id].append(
-            (rating.timestamp, number, Rated(rating.movie_id, rating.rating, rating.timestamp)))
+    for rating in formats.read_ratings(path, layout):
+        by_user[rating.user_id].append((rating.timestamp, rating.line_number,
+                                        Rated(rating.movie_id, rating.rating, rating.timestamp)))
     # Time order, ties by line: the order the ExampleGen gives the history.
     return {user: [r for _, _, r in sorted(rows, key=lambda row: row[:2])]
             for user, rows in by_user.items()}

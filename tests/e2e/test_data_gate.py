@@ -21,6 +21,7 @@ from components.movielens_example_gen.component import MovieLensExampleGen
 from contract import schema
 from recsys.cli import common
 from recsys.inspection import run_summary
+from tests.fixtures.documented import assert_documented, documented_errors
 from tests.fixtures.movielens_files import write_ml100k
 
 pytestmark = pytest.mark.e2e
@@ -121,6 +122,8 @@ def test_shifted_ratings_fail_the_run_naming_feature_and_distance(history):
     assert outcome.startswith("data drift since the previous run: feature 'rating': ")
     assert "Jensen-Shannon divergence" in outcome and "above the threshold 0.1" in outcome
     assert "\n" not in outcome and "--drift-threshold" in outcome
+    assert_documented(outcome, next(line for line in documented_errors()
+                                    if line.startswith("data drift since the previous run")))
     accepted = runs["changed"][1]["DataValidationGate"]["out:accepted_statistics"]
     assert io["DataValidationGate"]["in:previous_statistics"] == accepted
     assert "out:accepted_statistics" not in io["DataValidationGate"]  # nothing published
@@ -151,6 +154,8 @@ def test_values_outside_the_curated_schema_stop_the_run(tmp_path):
                               "Unexpected string values (")
     assert "X" in outcome and f"curated schema {schema.resolve()}" in outcome
     assert "split 'eval': feature 'gender'" in outcome
+    assert_documented(outcome, next(line for line in documented_errors()
+                                    if line.startswith("data validation failed")))
 
 
 def _artifact_uri(root, artifact_id: int) -> str:

@@ -1,8 +1,9 @@
 """The Evaluator gate, end to end: a good model is blessed and pushed, a degraded one is not
-(and the pushed version stays as it was), and the next good run is compared with the last
-blessed model, resolved from ML Metadata."""
+(and the pushed version stays as it was), the next good run is compared with the last
+blessed model, resolved from ML Metadata, and a one-user dataset pushes nothing."""
 
 import hashlib
+import re
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ from google.cloud import storage
 
 from recsys import cli
 from recsys.inspection import run_summary
+from tests.fixtures.documented import OPERATING
 from tests.fixtures.movielens_files import write_ml100k
 
 pytestmark = pytest.mark.e2e
@@ -86,3 +88,47 @@ def test_push_to_gcs_reuses_the_blessed_model_and_writes_tf_serving_layout(runs)
     assert f"prod/retrieval/{version}/saved_model.pb" in names
     assert f"prod/retrieval/{version}/assets.extra/item_embeddings.npz" in names
     assert all(name.startswith(f"prod/retrieval/{version}/") for name in names)
+
+
+def _one_user_data(directory: Path) -> Path:
+    """One user's 30 ratings, one of them repeated later and one with a timestamp beyond 64
+    bits: what a hostile but realistic first try looks like."""
+    data_dir = write_ml100k(directory, users=1, movies=60, ratings_per_user=30)
+    first = (data_dir / "u.data").read_text().splitlines()[0].split("\t")
+    with open(data_dir / "u.data", "a") as handle:
+        handle.write("\t".join([*first[:2], "2", "880099999"]) + "\n")
+        handle.write("1\t5\t4\t99999999999999999999\n")
+    return data_dir
+
+
+def test_nothing_is_pushed_from_a_one_user_dataset(tmp_path, capsys):
+    data_dir = _one_user_data(tmp_path / "data")
+    output_dir = tmp_path / "out"
+    status = cli.main(["run", "--data-dir", str(data_dir), "--output-dir", str(output_dir),
+                       "--models", "retrieval,mf", "--hparam", "retrieval.epochs=2",
+                       "--hparam", "mf.epochs=2", "--quarantine-bad-rows",
+                       "--max-bad-row-fraction", "0.05"])
+    printed = capsys.readouterr()
+    assert status == 0 and printed.err == ""
+    store = run_summary.open_store(str(output_dir / "metadata.sqlite"))
+    results = {result.node: result for result in run_summary.latest_run(store)}
+    for model in ("retrieval", "mf"):
+        assert run_summary.blessed(results[f"Evaluator.{model}"]) is False
+        assert run_summary.pushed_destination(results[f"Pusher.{model}"]) is None
+    assert not (output_dir / "serving").exists() or not any((output_dir / "serving").rglob("*"))
+    lines = printed.out.splitlines()
+    # The repeated rating is counted, the bad timestamp quarantined, both said once.
+    assert [line.split(": /")[0] for line in lines if line.startswith("data: ")] == [
+        "data: dropped 1 repeated (user, movie) rating, kept the latest of each",
+        "data: quarantined 1 of 93 rows (1.08%)"]
+    # Each refusal says why, as docs/operating.md shows it.
+    too_few = ("example_count 1 is below 30 (too few evaluated examples, see "
+               "--min-eval-examples)")
+    assert (f"retrieval not blessed: {too_few}; hit_rate_lift_at_10 0 is below 0.01 (must "
+            "beat the popularity baseline by this margin)") in lines
+    assert (OPERATING.read_text().count(
+        f"retrieval not blessed: {too_few}; hit_rate_lift_at_10 0 is below 0.01") == 1)
+    (mf_line,) = [line for line in lines if line.startswith("mf not blessed: ")]
+    assert mf_line.startswith(f"mf not blessed: {too_few}; ")
+    assert re.search(r"; rating_error_reduction -[0-9.]+ is below 0\.01 \(must predict ratings "
+                     r"better than a constant by this margin\)$", mf_line), mf_line
