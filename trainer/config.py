@@ -44,9 +44,13 @@ class TrainingConfig:
     lr_schedule: str = "constant"
     epochs: int = 5
     batch_size: int = 1024
+    # Stop after this many epochs without a lower validation loss and keep the best epoch's
+    # weights (Keras EarlyStopping on the validation split); 0: off, train every epoch.
+    early_stopping_patience: int = 0
 
     def __post_init__(self) -> None:
         _check(self.optimizer in OPTIMIZERS, f"optimizer must be one of {OPTIMIZERS}")
+        _check(self.early_stopping_patience >= 0, "early_stopping_patience must be >= 0")
         _check(self.lr_schedule in LR_SCHEDULES, f"lr_schedule must be one of {LR_SCHEDULES}")
         _check(self.learning_rate > 0, "learning_rate must be > 0")
         _check(self.epochs > 0 and self.batch_size > 0, "epochs and batch_size must be > 0")

@@ -88,6 +88,9 @@ def print_summary(metadata_path: str) -> None:
     common.console.print()
     common.console.print(common.table(
         ("model", "HR@10", "NDCG@10", "popular HR@10", "RMSE", "blessed", "pushed to"), rows))
+    for result in results:  # why a model was refused: the thresholds it failed
+        for check in result.failed_checks:
+            common.console.print(f"{result.name} not blessed: {check.describe()}", markup=False)
     evaluation = next((r.evaluation_uri for r in results if r.evaluation_uri), None)
     if evaluation:
         common.console.print(

@@ -10,6 +10,7 @@ import tensorflow as tf
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
+from components import evaluation_results
 from contract.keys import METRICS_FILE
 
 Execution = metadata_store_pb2.Execution
@@ -102,19 +103,28 @@ def _custom(artifact: metadata_store_pb2.Artifact, key: str):
     return value.string_value if value.HasField("string_value") else value.int_value
 
 
+def evaluation_uri(result: NodeResult) -> str | None:
+    """An Evaluator's `evaluation` artifact, or None for other nodes."""
+    evaluations = result.outputs.get("evaluation", [])
+    return evaluations[0].uri if evaluations else None
+
+
+def evaluation(result: NodeResult) -> evaluation_results.Evaluation | None:
+    """An Evaluator's TFMA metrics: the candidate's, the last blessed model's, the change."""
+    uri = evaluation_uri(result)
+    return None if uri is None else evaluation_results.read_evaluation(uri)
+
+
 def evaluation_metrics(result: NodeResult) -> dict[str, float]:
     """An Evaluator's TFMA metrics of the candidate model, overall slice: name -> value."""
-    import tensorflow_model_analysis as tfma
+    found = evaluation(result)
+    return {} if found is None else found.candidate
 
-    metrics: dict[str, float] = {}
-    for artifact in result.outputs.get("evaluation", []):
-        for slice_metrics in tfma.load_metrics(artifact.uri):
-            if slice_metrics.slice_key.single_slice_keys:
-                continue
-            for entry in slice_metrics.metric_keys_and_values:
-                if entry.key.model_name in ("", "candidate") and not entry.key.is_diff:
-                    metrics[entry.key.name] = entry.value.double_value.value
-    return metrics
+
+def gate_checks(result: NodeResult) -> list[evaluation_results.ThresholdCheck]:
+    """Each threshold an Evaluator applied, with the measured value and the outcome."""
+    uri = evaluation_uri(result)
+    return [] if uri is None else evaluation_results.threshold_checks(uri)
 
 
 def baseline_model_id(result: NodeResult) -> int | None:
@@ -136,6 +146,7 @@ class ModelResult:
     blessed: bool | None
     pushed_to: str | None
     evaluation_uri: str | None
+    failed_checks: tuple[evaluation_results.ThresholdCheck, ...] = ()  # why it was refused
 
 
 def model_results(results: list[NodeResult]) -> list[ModelResult]:
@@ -147,13 +158,20 @@ def model_results(results: list[NodeResult]) -> list[ModelResult]:
             continue
         name = node.split(".", 1)[1]
         metrics = evaluation_metrics(result)
-        mse = metrics.get("mean_squared_error")
         pusher = by_node.get(f"Pusher.{name}")
-        evaluations = result.outputs.get("evaluation", [])
+        verdict = blessed(result)
         rows.append(ModelResult(
             name=name, hit_rate=metrics.get("hit_rate_at_10"), ndcg=metrics.get("ndcg_at_10"),
             popularity_hit_rate=metrics.get("popularity_hit_rate_at_10"),
-            rmse=None if mse is None else mse ** 0.5, blessed=blessed(result),
+            rmse=rmse(metrics), blessed=verdict,
             pushed_to=pusher and pushed_destination(pusher),
-            evaluation_uri=evaluations[0].uri if evaluations else None))
+            evaluation_uri=evaluation_uri(result),
+            failed_checks=tuple(c for c in gate_checks(result) if not c.passed)
+            if verdict is False else ()))
     return rows
+
+
+def rmse(metrics: dict[str, float]) -> float | None:
+    """The RMSE of the predicted rating (TFMA measures its square), None for models without."""
+    mse = metrics.get("mean_squared_error")
+    return None if mse is None else mse ** 0.5
