@@ -88,8 +88,9 @@ def threshold_checks(uri: str) -> list[ThresholdCheck]:
     failed where TFMA's validation result lists it."""
     eval_config = eval_config_writer.load_eval_run(uri)[0]
     measured = _overall(uri)
+    validation = load_and_deserialize_validation_result(uri)
     failures = {_key_id(metric_types.MetricKey.from_proto(failure.metric_key))
-                for per_slice in load_and_deserialize_validation_result(uri).metric_validations_per_slice
+                for per_slice in validation.metric_validations_per_slice
                 for failure in per_slice.failures}
     checks = []
     thresholds = metric_specs.metric_thresholds_from_metrics_specs(

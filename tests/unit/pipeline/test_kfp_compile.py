@@ -6,8 +6,10 @@ import pytest
 from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2
 
+from components.gcs_pusher import executor as pusher
 from contract.catalogue import MODEL_NAMES
 from recsys import cli
+from tests.fixtures import kfp_job
 
 KFP_COMMAND = ["python", "-m", "tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor"]
 SHARED_STEPS = {"MovieLensExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator",
@@ -16,7 +18,8 @@ BEAM_STEPS = {"MovieLensExampleGen", "StatisticsGen", "Transform", "Evaluator.mf
 
 
 def _steps(models) -> set[str]:
-    per_model = {f"{step}.{m}" for m in models for step in ("Trainer", "Evaluator", "Pusher")}
+    per_model = {f"{step}.{m}" for m in models
+                 for step in ("Trainer", "Evaluator", "Pusher", "ExperimentMetrics")}
     return SHARED_STEPS | per_model
 
 
@@ -70,10 +73,11 @@ def test_dataflow_beam_args_reach_beam_steps(dataflow_job, target):
 
 
 def test_inputs_and_push_destinations(dataflow_job, target):
-    tasks = json.dumps(dataflow_job["pipelineSpec"]["root"]["dag"]["tasks"])
-    assert target.data in tasks
-    for name in MODEL_NAMES:
-        assert f"{target.serving}/{name}" in tasks  # where k8s_serving's models.config looks
+    assert kfp_job.exec_properties(dataflow_job, "MovieLensExampleGen")["input_base"] == (
+        target.data)
+    for name in MODEL_NAMES:  # where k8s_serving's models.config looks
+        assert pusher.base_directory(kfp_job.exec_properties(
+            dataflow_job, f"Pusher.{name}")) == f"{target.serving}/{name}"
 
 
 def test_direct_runner_and_model_subset(tmp_path, target):
