@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import re
 
+from tfx.types.component_spec import ExecutionParameter
+
 from components.evaluation_results import Evaluation
 
 # Vertex AI Pipelines replaces this in a step's parameters with the pipeline job's ID, which is
@@ -14,6 +16,10 @@ PIPELINE_RUN_KEY = "pipeline_run"  # the execution property that carries it
 PROJECT_KEY = "project"
 REGION_KEY = "region"
 MODEL_NAME_KEY = "model_name"
+# The execution properties every Vertex AI step of a model has (PIPELINE_RUN_KEY is always
+# PIPELINE_JOB_NAME, filled in by Vertex AI).
+STEP_PARAMETERS = {key: ExecutionParameter(type=str) for key in (
+    MODEL_NAME_KEY, PROJECT_KEY, REGION_KEY, PIPELINE_RUN_KEY)}
 # The TFMA metrics published as they are (TFMA's names); RMSE and the verdict are added.
 GATE_METRICS = ("hit_rate_at_10", "ndcg_at_10", "popularity_hit_rate_at_10")
 _LABEL_VALUE = re.compile(r"[^a-z0-9_-]+")

@@ -54,6 +54,13 @@ class InvalidVertexSetting(ValueError):
         self.message = message
 
 
+def check_project_and_region(project: str, region: str) -> None:
+    if not _PROJECT.match(project or ""):
+        raise InvalidVertexSetting("project", f"{project!r} is not a project id")
+    if not _REGION.match(region or ""):
+        raise InvalidVertexSetting("region", f"{region!r} is not a region, e.g. us-central1")
+
+
 @dataclasses.dataclass(frozen=True)
 class VertexTraining:
     """Each Trainer as a Vertex AI CustomJob of `replica_count` machines (the chief included),
@@ -71,11 +78,7 @@ class VertexTraining:
     service_account: str | None = None
 
     def __post_init__(self) -> None:
-        if not _PROJECT.match(self.project or ""):
-            raise InvalidVertexSetting("project", f"{self.project!r} is not a project id")
-        if not _REGION.match(self.region or ""):
-            raise InvalidVertexSetting("region", f"{self.region!r} is not a region, "
-                                                  "e.g. us-central1")
+        check_project_and_region(self.project, self.region)
         if not self.image or any(c.isspace() for c in self.image):
             raise InvalidVertexSetting("image", f"{self.image!r} is not an image")
         if type(self.replica_count) is not int or self.replica_count < 1:
@@ -143,17 +146,13 @@ class VertexPipeline:
     region: str
     # projects/P/locations/R/tensorboards/ID: each Trainer uploads its logs there.
     tensorboard: str | None = None
-    # Each pushed model becomes a version of registry model REGISTRY_PREFIX + <model>.
+    # Each pushed model becomes a version of registry model `registry_model(<model>)`.
     model_registry: bool = False
     # The registry versions' serving container (None: Vertex AI's prebuilt TF image).
     serving_image: str | None = None
 
     def __post_init__(self) -> None:
-        if not _PROJECT.match(self.project or ""):
-            raise InvalidVertexSetting("project", f"{self.project!r} is not a project id")
-        if not _REGION.match(self.region or ""):
-            raise InvalidVertexSetting("region", f"{self.region!r} is not a region, "
-                                                  "e.g. us-central1")
+        check_project_and_region(self.project, self.region)
         if self.tensorboard is not None and not _TENSORBOARD.match(self.tensorboard):
             raise InvalidVertexSetting("tensorboard", f"{self.tensorboard!r}: expected "
                                         "projects/PROJECT/locations/REGION/tensorboards/ID")

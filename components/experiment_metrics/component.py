@@ -7,7 +7,7 @@ from __future__ import annotations
 from tfx import types
 from tfx.dsl.components.base import base_component, executor_spec
 from tfx.types import standard_artifacts
-from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
+from tfx.types.component_spec import ChannelParameter, ComponentSpec
 
 from components import vertex_run
 from components.experiment_metrics import executor
@@ -19,12 +19,7 @@ class ExperimentMetricsSpec(ComponentSpec):
         executor.BLESSING_KEY: ChannelParameter(type=standard_artifacts.ModelBlessing),
     }
     OUTPUTS = {}
-    PARAMETERS = {
-        vertex_run.MODEL_NAME_KEY: ExecutionParameter(type=str),
-        vertex_run.PROJECT_KEY: ExecutionParameter(type=str),
-        vertex_run.REGION_KEY: ExecutionParameter(type=str),
-        vertex_run.PIPELINE_RUN_KEY: ExecutionParameter(type=str),
-    }
+    PARAMETERS = vertex_run.STEP_PARAMETERS
 
 
 class ExperimentMetrics(base_component.BaseComponent):

@@ -45,10 +45,7 @@ class ModelRegistryUploadSpec(ComponentSpec):
     }
     OUTPUTS = {}
     PARAMETERS = {
-        vertex_run.MODEL_NAME_KEY: ExecutionParameter(type=str),
-        vertex_run.PROJECT_KEY: ExecutionParameter(type=str),
-        vertex_run.REGION_KEY: ExecutionParameter(type=str),
-        vertex_run.PIPELINE_RUN_KEY: ExecutionParameter(type=str),
+        **vertex_run.STEP_PARAMETERS,
         executor.REGISTRY_MODEL_KEY: ExecutionParameter(type=str),
         executor.SERVING_IMAGE_KEY: ExecutionParameter(type=str),
     }

@@ -16,6 +16,7 @@ from tfx.types import artifact_utils, standard_artifacts
 from tfx.types import standard_component_specs as keys
 from tfx.utils import name_utils
 
+from contract import splits
 from contract.catalogue import MODEL_NAMES
 from contract.keys import MULTI_WORKER
 from pipeline import configs
@@ -152,8 +153,8 @@ def _trainer_artifacts(root) -> tuple[dict, dict]:
     """Trainer inputs and outputs as local directories (gs:// URIs on Vertex AI)."""
     examples = standard_artifacts.Examples()
     examples.uri = str(root / "examples")
-    examples.split_names = artifact_utils.encode_split_names(["train", "eval"])
-    for split in ("train", "eval"):
+    examples.split_names = artifact_utils.encode_split_names(list(splits.SPLITS))
+    for split in splits.SPLITS:
         (root / "examples" / f"Split-{split}").mkdir(parents=True)
     graph = standard_artifacts.TransformGraph()
     graph.uri = str(root / "transform_graph")
