@@ -48,13 +48,17 @@ class ThresholdCheck:
             self.metric)
         bounds = " and ".join(f"{sign} {bound:g}" for sign, bound in (
             (">=", self.lower), ("<=", self.upper)) if bound is not None)
-        measured = "not measured" if self.value is None else format_value(self.value)
+        measured = "not measured" if self.value is None else format_value(self.metric,
+                                                                          self.value)
         return f"{what} = {measured}, needs {bounds}"
 
 
-def format_value(value: float) -> str:
+COUNTS = ("example_count",)
+
+
+def format_value(metric: str, value: float) -> str:
     """A count as an integer, anything else with 4 decimals."""
-    return str(int(value)) if float(value).is_integer() else f"{value:.4f}"
+    return str(int(value)) if metric in COUNTS else f"{value:.4f}"
 
 
 def _overall(uri: str) -> dict[metric_types.MetricKey, float]:

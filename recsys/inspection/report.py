@@ -201,8 +201,8 @@ def _escape(value) -> str:
     return html.escape(str(value))
 
 
-def _number(value: float | None) -> str:
-    return "" if value is None else format_value(value)
+def _number(metric: str, value: float | None) -> str:
+    return "" if value is None else format_value(metric, value)
 
 
 def _metric(metrics: dict[str, float], name: str) -> float | None:
@@ -223,7 +223,7 @@ def _metrics_table(evaluation: Evaluation | None) -> str:
         if all(value is None for value in values):
             continue
         rows.append(f"<tr><th>{label}</th>" + "".join(
-            f'<td class="number">{_number(v)}</td>' for v in values) + "</tr>")
+            f'<td class="number">{_number(name, v)}</td>' for v in values) + "</tr>")
     baseline = "last blessed model" if evaluation.baseline else (
         "last blessed model (none yet)")
     return (f'<table class="metrics"><tr><th>TFMA, eval split</th><th>this model</th>'
@@ -268,7 +268,7 @@ def _summary_table(reports: list[ModelReport]) -> str:
         verdict = {True: "blessed", False: "not blessed", None: ""}[report.blessed]
         rows.append(
             f'<tr><td><a href="#model-{_escape(report.name)}">{_escape(report.name)}</a></td>'
-            + "".join(f'<td class="number">{_number(_metric(metrics, name))}</td>'
+            + "".join(f'<td class="number">{_number(name, _metric(metrics, name))}</td>'
                       for _, name in TABLE_METRICS[:3])
             + f'<td class="{css}">{verdict}</td><td>{_escape(report.pushed_to or "-")}</td></tr>')
     header = "".join(f"<th>{label}</th>" for label, _ in TABLE_METRICS[:3])
