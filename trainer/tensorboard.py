@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 import tensorflow as tf
+from absl import logging
 from tensorboard.plugins import projector
 
 from contract.keys import TENSORBOARD_EXPERIMENT, TENSORBOARD_RESOURCE
@@ -103,14 +104,20 @@ def upload(setting: dict[str, Any] | None, log_dir: str, run_name: str) -> None:
     the same whether the Trainer runs in its pipeline step or as a Vertex AI training job (the
     training job's own `tensorboard` field only exists for the latter, and would move the logs
     out of model_run), and a one-shot upload sends every point, where the SDK's streaming mode
-    drops what was written after its last poll.
+    drops what was written after its last poll. A failed upload is logged, not raised: the
+    logs stay in model_run and the trained model goes on to its Evaluator.
     """
     if not setting:
         return
     from google.cloud import aiplatform
 
     where = parse_tensorboard(setting[TENSORBOARD_RESOURCE])
-    aiplatform.upload_tb_log(
-        tensorboard_id=where["id"], tensorboard_experiment_name=setting[TENSORBOARD_EXPERIMENT],
-        logdir=log_dir, project=where["project"], location=where["location"],
-        run_name_prefix=f"{run_name}-", verbosity=0)
+    try:
+        aiplatform.upload_tb_log(
+            tensorboard_id=where["id"],
+            tensorboard_experiment_name=setting[TENSORBOARD_EXPERIMENT], logdir=log_dir,
+            project=where["project"], location=where["location"],
+            run_name_prefix=f"{run_name}-", verbosity=0)
+    except Exception:  # noqa: BLE001 - inspection must not cost the trained model
+        logging.exception("Uploading %s to TensorBoard %s failed; the logs stay there.",
+                          log_dir, setting[TENSORBOARD_RESOURCE])

@@ -129,6 +129,14 @@ def test_curves_are_uploaded_to_the_vertex_tensorboard(trained, vertex_api):
         np.testing.assert_allclose(written[(run, "epoch_loss")], curves[curve], rtol=1e-5)
 
 
+def test_a_failed_upload_is_logged_not_raised(trained, vertex_api, caplog):
+    vertex_api.add("projects/my-project/locations/us-central1/metadataStores/default")
+    vertex_api.route("GET", API, lambda r: (403, {"error": {
+        "code": 403, "status": "PERMISSION_DENIED", "message": "no access"}}))
+    tensorboard.upload({"resource": TENSORBOARD, "experiment": "e"}, trained[0], "run-1")
+    assert "Uploading" in caplog.text and "no access" in caplog.text
+
+
 def test_no_tensorboard_no_upload(trained, vertex_api):
     tensorboard.upload(None, trained[0], "run-1")
     assert vertex_api.requests == []
