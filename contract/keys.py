@@ -12,6 +12,11 @@ MODEL_NAME_KEY = "model_name"
 HPARAMS_KEY = "hparams"
 # Only for the cache key: TFX fingerprints module files, not installed packages.
 CODE_VERSION_KEY = "code_version"
+# A Vertex AI TensorBoard to stream the Trainer's logs to (`recsys compile --tensorboard`):
+# {TENSORBOARD_RESOURCE: "projects/P/locations/R/tensorboards/ID", TENSORBOARD_EXPERIMENT: name}.
+TENSORBOARD_KEY = "tensorboard"
+TENSORBOARD_RESOURCE = "resource"
+TENSORBOARD_EXPERIMENT = "experiment"
 
 # Environment.
 DISTRIBUTION_ENV = "RECSYS_DISTRIBUTION"  # default | mirrored | multi_worker (trainer/task.py)

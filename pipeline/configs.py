@@ -13,7 +13,12 @@ from typing import Any
 from components.movielens_example_gen import rules
 from contract import catalogue, splits
 from contract.gates import Gate
-from contract.keys import DISTRIBUTION_ENV, MULTI_WORKER
+from contract.keys import (
+    DISTRIBUTION_ENV,
+    MULTI_WORKER,
+    TENSORBOARD_EXPERIMENT,
+    TENSORBOARD_RESOURCE,
+)
 from contract.schema import CURATED_SCHEMA
 
 PIPELINE_NAME = "movielens-recsys"
@@ -27,18 +32,34 @@ PIPELINE_ROOT_DIR = "pipeline_root"
 TRANSFORM_CODE = ("transform", "contract")
 TRAINER_CODE = ("trainer", "contract")
 DEFAULT_TRAINER_MACHINE_TYPE = "n1-standard-8"
+# Pipeline parameters of a compiled Vertex AI pipeline (KFP runtime parameters, set per run by
+# `recsys submit --param NAME=VALUE`); the Trainers' configs are TRAINER_CONFIG_PARAM + model.
+DATA_ROOT_PARAM = "data_root"
+SERVING_ROOT_PARAM = "serving_root"
+PROTOCOL_PARAM = "protocol"
+TRAIN_FILE_PARAM = "train_file"
+EVAL_FILE_PARAM = "eval_file"
+TRAINER_CONFIG_PARAM = "trainer_config_"
 _PROJECT = re.compile(r"^[a-z][a-z0-9.:-]*[a-z0-9]$")
+_TENSORBOARD = re.compile(r"^projects/[^/]+/locations/[a-z]+(-[a-z]+)+[0-9]+/tensorboards/[^/]+$")
 _REGION = re.compile(r"^[a-z]+(-[a-z]+)+[0-9]+$")
 _MACHINE_TYPE = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)+$")
 
 
-class InvalidVertexTraining(ValueError):
-    """A VertexTraining field with a bad value; `field` names it."""
+class InvalidVertexSetting(ValueError):
+    """A VertexTraining or VertexPipeline field with a bad value; `field` names it."""
 
     def __init__(self, field: str, message: str) -> None:
         super().__init__(f"{field}: {message}")
         self.field = field
         self.message = message
+
+
+def check_project_and_region(project: str, region: str) -> None:
+    if not _PROJECT.match(project or ""):
+        raise InvalidVertexSetting("project", f"{project!r} is not a project id")
+    if not _REGION.match(region or ""):
+        raise InvalidVertexSetting("region", f"{region!r} is not a region, e.g. us-central1")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,31 +79,27 @@ class VertexTraining:
     service_account: str | None = None
 
     def __post_init__(self) -> None:
-        if not _PROJECT.match(self.project or ""):
-            raise InvalidVertexTraining("project", f"{self.project!r} is not a project id")
-        if not _REGION.match(self.region or ""):
-            raise InvalidVertexTraining("region", f"{self.region!r} is not a region, "
-                                                  "e.g. us-central1")
+        check_project_and_region(self.project, self.region)
         if not self.image or any(c.isspace() for c in self.image):
-            raise InvalidVertexTraining("image", f"{self.image!r} is not an image")
+            raise InvalidVertexSetting("image", f"{self.image!r} is not an image")
         if type(self.replica_count) is not int or self.replica_count < 1:
-            raise InvalidVertexTraining("replica_count", f"must be at least 1, got "
+            raise InvalidVertexSetting("replica_count", f"must be at least 1, got "
                                                          f"{self.replica_count!r}")
         if not _MACHINE_TYPE.match(self.machine_type or ""):
-            raise InvalidVertexTraining("machine_type", f"{self.machine_type!r} is not a "
+            raise InvalidVertexSetting("machine_type", f"{self.machine_type!r} is not a "
                                                         "machine type, e.g. n1-standard-8")
         if (self.accelerator_type is None) != (self.accelerator_count == 0):
-            raise InvalidVertexTraining("accelerator", "give both a type and a count >= 1")
+            raise InvalidVertexSetting("accelerator", "give both a type and a count >= 1")
         if self.accelerator_type is not None:
             if self.accelerator_type not in gpu_accelerator_types():
-                raise InvalidVertexTraining(
+                raise InvalidVertexSetting(
                     "accelerator", f"unknown GPU type {self.accelerator_type!r}; choose from "
                                    f"{', '.join(gpu_accelerator_types())}")
             if self.accelerator_count < 1:
-                raise InvalidVertexTraining("accelerator", f"count must be at least 1, got "
+                raise InvalidVertexSetting("accelerator", f"count must be at least 1, got "
                                                            f"{self.accelerator_count}")
         if self.service_account is not None and "@" not in self.service_account:
-            raise InvalidVertexTraining("service_account", f"{self.service_account!r}: expected "
+            raise InvalidVertexSetting("service_account", f"{self.service_account!r}: expected "
                                         "an email, e.g. NAME@PROJECT.iam.gserviceaccount.com")
 
     def worker_pool_specs(self) -> list[dict[str, Any]]:
@@ -119,6 +136,39 @@ class VertexTraining:
                 "job_spec": job_spec,
             },
         }
+
+
+@dataclasses.dataclass(frozen=True)
+class VertexPipeline:
+    """What only a run on Vertex AI Pipelines has: its project and region, a Vertex AI
+    TensorBoard for the Trainers' logs, and the Model Registry upload of pushed models."""
+
+    project: str
+    region: str
+    # projects/P/locations/R/tensorboards/ID: each Trainer uploads its logs there.
+    tensorboard: str | None = None
+    # Each pushed model becomes a version of registry model `registry_model(<model>)`.
+    model_registry: bool = False
+    # The registry versions' serving container (None: Vertex AI's prebuilt TF image).
+    serving_image: str | None = None
+
+    def __post_init__(self) -> None:
+        check_project_and_region(self.project, self.region)
+        if self.tensorboard is not None and not _TENSORBOARD.match(self.tensorboard):
+            raise InvalidVertexSetting("tensorboard", f"{self.tensorboard!r}: expected "
+                                        "projects/PROJECT/locations/REGION/tensorboards/ID")
+        if self.serving_image is not None and not self.model_registry:
+            raise InvalidVertexSetting("serving_image", "only applies with the Model Registry")
+
+    def tensorboard_config(self, model_name: str) -> dict[str, str] | None:
+        """The Trainer's custom_config entry for its TensorBoard upload (contract.keys)."""
+        if self.tensorboard is None:
+            return None
+        return {TENSORBOARD_RESOURCE: self.tensorboard,
+                TENSORBOARD_EXPERIMENT: f"{PIPELINE_NAME}-{model_name}"}
+
+    def registry_model(self, model_name: str) -> str:
+        return f"{PIPELINE_NAME}-{model_name}"
 
 
 def gpu_accelerator_types() -> tuple[str, ...]:
@@ -160,6 +210,9 @@ class PipelineSettings:
     # None: each Trainer trains inside its pipeline step (the stock Trainer); else a Vertex AI
     # training job per Trainer (orchestrator "vertex" only).
     vertex_training: VertexTraining | None = None
+    # A Vertex AI Pipelines run: pipeline parameters, gate metrics for Vertex AI Experiments,
+    # TensorBoard and the Model Registry (None: a local run).
+    vertex: VertexPipeline | None = None
     # Local runs: the ML Metadata store (SQLite); None on Vertex AI, which keeps its own.
     metadata_path: str | None = None
 

@@ -1,22 +1,34 @@
 """The DAG, and nothing else: ExampleGen -> StatisticsGen -> ImportSchemaGen (curated schema) ->
 ExampleValidator -> DataValidationGate (anomalies, drift) -> Transform -> (Trainer -> Evaluator ->
-Pusher) for each model."""
+Pusher) for each model; on Vertex AI also ExperimentMetrics after each Evaluator and, if asked,
+ModelRegistryUpload after each Pusher.
+
+On Vertex AI the data root, serving root, protocol (with its train/eval files) and each
+Trainer's config are pipeline parameters (`runtime_parameters`), set per run without
+recompiling; see docs/deploy.md for the settings that cannot be.
+"""
 
 from __future__ import annotations
 
-import os
+import json
+from typing import Any
 
+import tensorflow as tf
 import tensorflow_model_analysis as tfma
 from tfx import v1 as tfx
 
 from components import tfma_metrics
 from components.data_gate.component import validation_nodes
+from components.experiment_metrics.component import ExperimentMetrics
 from components.gcs_pusher.component import GcsPusher
+from components.model_registry.component import ModelRegistryUpload, prebuilt_serving_image
 from components.movielens_example_gen.component import MovieLensExampleGen
 from contract import catalogue, keys, splits
 from contract.features import LABEL
 from contract.gates import Gate
 from pipeline import configs
+
+RuntimeParameter = tfx.dsl.experimental.RuntimeParameter
 
 
 def create_pipeline(
@@ -24,8 +36,11 @@ def create_pipeline(
     metadata_connection_config=None,
 ) -> tfx.dsl.Pipeline:
     example_gen = MovieLensExampleGen(
-        input_base=settings.data_dir, protocol=settings.protocol, seed=settings.seed,
-        train_file=settings.train_file, eval_file=settings.eval_file,
+        input_base=_parameter(settings, configs.DATA_ROOT_PARAM, settings.data_dir),
+        protocol=_parameter(settings, configs.PROTOCOL_PARAM, settings.protocol),
+        seed=settings.seed,
+        train_file=_parameter(settings, configs.TRAIN_FILE_PARAM, settings.train_file),
+        eval_file=_parameter(settings, configs.EVAL_FILE_PARAM, settings.eval_file),
         quarantine_bad_rows=settings.quarantine_bad_rows,
         max_bad_row_fraction=settings.max_bad_row_fraction,
         min_timestamp=settings.min_timestamp, max_timestamp=settings.max_timestamp,
@@ -56,14 +71,33 @@ def create_pipeline(
     )
 
 
+def runtime_parameters(pipeline: tfx.dsl.Pipeline) -> dict[str, Any]:
+    """Each pipeline parameter of `pipeline` and its default (the compiled settings)."""
+    return {value.name: value.default for node in pipeline.components
+            for value in node.exec_properties.values() if isinstance(value, RuntimeParameter)}
+
+
+def _parameter(settings: configs.PipelineSettings, name: str, value: str | None
+               ) -> str | RuntimeParameter | None:
+    """On Vertex AI, a string pipeline parameter `name` defaulting to `value` ("" for None);
+    `value` itself elsewhere (LocalDagRunner has no parameters)."""
+    if settings.vertex is None:
+        return value
+    return RuntimeParameter(name=name, ptype=str, default=value or "")
+
+
 def _model_branch(name, settings, transform, example_gen) -> list:
-    """Trainer -> Evaluator -> Pusher for one model, each node suffixed with the model name."""
+    """Trainer -> Evaluator -> Pusher for one model, each node suffixed with the model name
+    (on Vertex AI: -> ExperimentMetrics, and ModelRegistryUpload if asked)."""
     custom_config = {keys.MODEL_NAME_KEY: name, keys.HPARAMS_KEY: settings.hparams.get(name, {}),
                      keys.CODE_VERSION_KEY: configs.code_version(configs.TRAINER_CODE)}
     trainer_class = tfx.components.Trainer
     if settings.vertex_training is not None:  # one Vertex AI training job (multi-worker)
         trainer_class = tfx.extensions.google_cloud_ai_platform.Trainer
         custom_config.update(settings.vertex_training.trainer_custom_config(name))
+    vertex = settings.vertex
+    if vertex is not None and vertex.tensorboard is not None:
+        custom_config[keys.TENSORBOARD_KEY] = vertex.tensorboard_config(name)
     trainer = trainer_class(
         run_fn=configs.RUN_FN,
         examples=transform.outputs["transformed_examples"],
@@ -72,7 +106,11 @@ def _model_branch(name, settings, transform, example_gen) -> list:
         train_args=tfx.proto.TrainArgs(splits=[splits.TRAIN]),
         # The test split for the Trainer's own report, the validation split for its curves.
         eval_args=tfx.proto.EvalArgs(splits=[splits.EVAL, splits.VALIDATION]),
-        custom_config=custom_config,
+        # A dict inside which a RuntimeParameter would be compiled as a constant: on Vertex AI
+        # the whole config is one JSON-string parameter (what TFX does for proto parameters).
+        custom_config=custom_config if vertex is None else RuntimeParameter(
+            name=configs.TRAINER_CONFIG_PARAM + name, ptype=str,
+            default=json.dumps(custom_config, sort_keys=True)),
     ).with_id(f"Trainer.{name}")
     # The baseline: the latest model of the same name that its Evaluator blessed.
     baseline = tfx.dsl.Resolver(
@@ -91,9 +129,26 @@ def _model_branch(name, settings, transform, example_gen) -> list:
     pusher = GcsPusher(
         model=trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],
-        destination=os.path.join(settings.serving_dir, name),  # gs://BUCKET/PREFIX or local
+        # gs://BUCKET/PREFIX or local; the model's versions go to <serving root>/<name>/.
+        serving_root=_parameter(settings, configs.SERVING_ROOT_PARAM, settings.serving_dir),
+        model_name=name,
     ).with_id(f"Pusher.{name}")
-    return [trainer, baseline, evaluator, pusher]
+    nodes = [trainer, baseline, evaluator, pusher]
+    if vertex is not None:
+        nodes.append(ExperimentMetrics(
+            evaluation=evaluator.outputs["evaluation"], blessing=evaluator.outputs["blessing"],
+            model_name=name, project=vertex.project, region=vertex.region,
+        ).with_id(f"ExperimentMetrics.{name}"))
+    if vertex is not None and vertex.model_registry:
+        nodes.append(ModelRegistryUpload(
+            pushed_model=pusher.outputs["pushed_model"], blessing=evaluator.outputs["blessing"],
+            evaluation=evaluator.outputs["evaluation"], model_name=name,
+            project=vertex.project, region=vertex.region,
+            registry_model=vertex.registry_model(name),
+            serving_image=vertex.serving_image or prebuilt_serving_image(
+                tf.__version__, vertex.region),
+        ).with_id(f"ModelRegistry.{name}"))
+    return nodes
 
 
 def _eval_config(name: str, gate: Gate) -> tfma.EvalConfig:

@@ -50,6 +50,9 @@ class TrainingConfig:
     # latest included (under TOPK leaving each user's latest out cost 0.015-0.02 HR@10 on
     # ML-100K). False halves the training time.
     refit: bool = True
+    # Stop after this many epochs without a lower validation loss and keep the best epoch's
+    # weights (Keras EarlyStopping on the validation split); 0: off, train every epoch.
+    early_stopping_patience: int = 0
 
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):  # every model's fields, subclasses' included
@@ -57,6 +60,7 @@ class TrainingConfig:
             _check(not isinstance(value, float) or math.isfinite(value),
                    f"{field.name} must be a finite number, got {value}")
         _check(self.optimizer in OPTIMIZERS, f"optimizer must be one of {OPTIMIZERS}")
+        _check(self.early_stopping_patience >= 0, "early_stopping_patience must be >= 0")
         _check(self.lr_schedule in LR_SCHEDULES, f"lr_schedule must be one of {LR_SCHEDULES}")
         _check(self.learning_rate > 0, "learning_rate must be > 0")
         _check(self.epochs > 0 and self.batch_size > 0, "epochs and batch_size must be > 0")

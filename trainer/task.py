@@ -24,8 +24,15 @@ from tfx import v1 as tfx
 
 from contract import catalogue, splits, topk_metrics
 from contract import features as F
-from contract.keys import DISTRIBUTION_ENV, HPARAMS_KEY, METRICS_FILE, MODEL_NAME_KEY, TOP_K
-from trainer import data, evaluation, tflite
+from contract.keys import (
+    DISTRIBUTION_ENV,
+    HPARAMS_KEY,
+    METRICS_FILE,
+    MODEL_NAME_KEY,
+    TENSORBOARD_KEY,
+    TOP_K,
+)
+from trainer import data, evaluation, tensorboard, tflite
 from trainer.config import TrainingConfig, config_with_overrides
 from trainer.errors import TrainingDiverged
 from trainer.export import ServingModule, export
@@ -35,6 +42,7 @@ from trainer.models.towers import VocabSizes
 
 SCAN_BATCH = 4096
 TRAINING_SEED = 42
+REFIT_RUN = "refit"  # the refit's TensorBoard curves: <model_run>/refit/train
 # Users or movies with fewer training ratings than this count as cold in the eval report.
 COLD_THRESHOLD = 5
 STRATEGIES = {
@@ -78,20 +86,25 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     name = fn_args.custom_config[MODEL_NAME_KEY]
     config = config_with_overrides(name, fn_args.custom_config.get(HPARAMS_KEY) or {})
     tft_output = tft.TFTransformOutput(fn_args.transform_output)
-    trained = train_and_evaluate(
-        name, config, SplitFiles.of(fn_args), fn_args.data_accessor, tft_output, strategy)
-    tables = trained.tables
-    # A catalogue smaller than K (tiny data) returns all its movies.
-    top_k = min(TOP_K, int(tables.catalogue[F.MOVIE_INDEX].shape[0]))
     with output_dirs(strategy, fn_args.model_run_dir, fn_args.serving_model_dir) as (
             run_dir, serving_dir):
+        trained = train_and_evaluate(
+            name, config, SplitFiles.of(fn_args), fn_args.data_accessor, tft_output, strategy,
+            log_dir=run_dir)
+        tables = trained.tables
         _write_json(os.path.join(run_dir, METRICS_FILE), {
             "model": name, "config": dataclasses.asdict(config), "eval": trained.metrics,
             "train_seconds": round(trained.train_seconds, 2), "training_curves": trained.curves})
+        # A catalogue smaller than K (tiny data) returns all its movies.
+        top_k = min(TOP_K, int(tables.catalogue[F.MOVIE_INDEX].shape[0]))
+        write_projector(run_dir, trained.model, tables, tft_output)
         export(ServingModule(trained.model, tft_output, tables.catalogue, tables.users, top_k,
                              tables.seen), serving_dir)
         if catalogue.entry(name).tflite:
             tflite.write(trained.model, tables.catalogue, tft_output, serving_dir, top_k)
+        if strategy.extended.should_checkpoint:  # the chief's logs only
+            tensorboard.upload(fn_args.custom_config.get(TENSORBOARD_KEY), run_dir,
+                               time.strftime("run-%Y%m%d-%H%M%S", time.gmtime()))
     wait_for_all_workers(strategy)
 
 
@@ -143,10 +156,12 @@ def train_and_evaluate(
     data_accessor: tfx.components.DataAccessor,
     tft_output: tft.TFTransformOutput,
     strategy: tf.distribute.Strategy,
+    log_dir: str | None = None,
 ) -> TrainedModel:
-    """Builds model `name`, fits it on the train files (its curves on the validation files),
-    then, with `config.refit`, once more on the train and validation files (the curves of that
-    fit prefixed `refit_`); evaluates the last on the eval files."""
+    """Builds model `name`, fits it on the train files (its curves on the validation files,
+    and in TensorBoard's format under `log_dir` if given), then, with `config.refit`, once more
+    on the train and validation files for as many epochs as the first fit kept (the curves of
+    that fit prefixed `refit_`, under `log_dir`/refit); evaluates the last on the eval files."""
 
     def batches(patterns: list[str], batch_size: int = SCAN_BATCH, shuffle: bool = False):
         return data.dataset(patterns, data_accessor, tft_output, batch_size, shuffle=shuffle)
@@ -159,15 +174,21 @@ def train_and_evaluate(
     if not tables.validation_movie_counts.any():  # e.g. no user with 3 ratings under TOPK
         validation = None
     started = time.monotonic()
+    callbacks = tensorboard.callbacks(log_dir, config.early_stopping_patience,
+                                      has_validation=validation is not None)
     model, curves = fit(name, vocab, config, tables,
                         batches(files.train, config.batch_size, shuffle=True), strategy,
-                        validation)
+                        validation, callbacks)
     if validation is not None and config.refit:
         tf.keras.utils.set_random_seed(TRAINING_SEED)
         tables = tables.with_validation_fitted()
+        refit_config = dataclasses.replace(config, epochs=kept_epochs(config, curves))
+        refit_callbacks = tensorboard.callbacks(
+            log_dir and os.path.join(log_dir, REFIT_RUN), has_validation=False)
         model, refit_curves = fit(
-            name, vocab, config, tables,
-            batches(files.train + files.validation, config.batch_size, shuffle=True), strategy)
+            name, vocab, refit_config, tables,
+            batches(files.train + files.validation, config.batch_size, shuffle=True), strategy,
+            callbacks=refit_callbacks)
         curves.update({f"refit_{metric}": values for metric, values in refit_curves.items()})
     train_seconds = time.monotonic() - started
     metrics = evaluate(model, tables, batches(files.eval))
@@ -182,13 +203,15 @@ def fit(
     train_batches: tf.data.Dataset,
     strategy: tf.distribute.Strategy | None = None,
     validation_batches: tf.data.Dataset | None = None,
+    callbacks: list[tf.keras.callbacks.Callback] | None = None,
 ) -> tuple[RecommenderModel, dict[str, list[float]]]:
     """Builds and compiles model `name` in `strategy`'s scope, fits it for `config.epochs`.
 
     `train_batches` hold global batches ({name: [B, ...]}, B = config.batch_size): under a
     multi-worker strategy every worker passes the same ones and trains on its share of each
     (`data.shard_by_data`). Returns the model and its curves: metric -> per epoch, the
-    validation ones prefixed `val_` when `validation_batches` are given.
+    validation ones prefixed `val_` when `validation_batches` are given. `callbacks` go to
+    Keras' fit (TensorBoard, early stopping: see trainer.tensorboard).
     """
     strategy = strategy or tf.distribute.get_strategy()
     with strategy.scope():
@@ -196,8 +219,18 @@ def fit(
     validation = None if validation_batches is None else data.shard_by_data(validation_batches)
     history = model.fit(data.shard_by_data(train_batches), epochs=config.epochs, verbose=2,
                         validation_data=validation,
-                        callbacks=[StopOnNonFiniteLoss(name, config.learning_rate)])
+                        callbacks=[*(callbacks or ()),
+                                   StopOnNonFiniteLoss(name, config.learning_rate)])
     return model, history.history
+
+
+def kept_epochs(config: TrainingConfig, curves: dict[str, list[float]]) -> int:
+    """The epochs of the fit whose weights were kept: with early stopping, up to the lowest
+    validation loss (what EarlyStopping restored); otherwise all of them."""
+    losses = curves.get(tensorboard.MONITORED)
+    if not config.early_stopping_patience or not losses:
+        return config.epochs
+    return int(np.argmin(losses)) + 1
 
 
 class StopOnNonFiniteLoss(tf.keras.callbacks.Callback):
@@ -218,6 +251,18 @@ class StopOnNonFiniteLoss(tf.keras.callbacks.Callback):
         if loss is not None and not math.isfinite(float(loss)):
             raise TrainingDiverged(self._name, float(loss), self._epoch + 1, batch + 1,
                                    self._learning_rate)
+
+def write_projector(log_dir: str, model: RecommenderModel, tables: data.TrainingTables,
+                    tft_output: tft.TFTransformOutput) -> None:
+    """The model's movie vectors (what /similar serves) for TensorBoard's Embedding Projector,
+    labelled with each movie's id, title and genres."""
+    genre_names = [g.decode() for g in tft_output.vocabulary_by_name(F.GENRE_VOCAB)]
+    multi_hot = tables.catalogue[F.GENRES_MULTI_HOT].numpy()
+    genres = [[genre_names[i] for i in np.flatnonzero(row) if i < len(genre_names)]
+              for row in multi_hot]
+    movie_ids = [m.decode() for m in tft_output.vocabulary_by_name(F.MOVIE_VOCAB)]
+    tensorboard.write_projector(log_dir, model.item_embeddings(tables.catalogue).numpy(),
+                                movie_ids, tables.titles, genres)
 
 
 def evaluate(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from tfx.components.example_gen import utils
 from tfx.components.example_gen.component import FileBasedExampleGen
 from tfx.dsl.components.base import base_beam_component, executor_spec
+from tfx.orchestration.data_types import RuntimeParameter
 from tfx.proto import example_gen_pb2
 from tfx.types import channel, standard_artifacts, standard_component_specs
 from tfx.types.component_spec import ExecutionParameter
@@ -45,12 +46,12 @@ class MovieLensExampleGen(FileBasedExampleGen):
 
     def __init__(
         self,
-        input_base: str,
-        protocol: str = splits.Protocol.TOPK.value,
+        input_base: str | RuntimeParameter,
+        protocol: str | RuntimeParameter = splits.Protocol.TOPK.value,
         history_length: int = HISTORY_LENGTH,
         seed: int = splits.DEFAULT_SEED,
-        train_file: str | None = None,
-        eval_file: str | None = None,
+        train_file: str | RuntimeParameter | None = None,
+        eval_file: str | RuntimeParameter | None = None,
         quarantine_bad_rows: bool = False,
         max_bad_row_fraction: float = executor.DEFAULT_MAX_BAD_ROW_FRACTION,
         min_timestamp: int = rules.EARLIEST_TIMESTAMP,
@@ -60,7 +61,10 @@ class MovieLensExampleGen(FileBasedExampleGen):
         """`min_timestamp`/`max_timestamp`: the accepted rating times (seconds since the
         epoch, both included; None: one day after the run), `duplicate_ratings` a
         rules.DuplicatePolicy (see rules.py)."""
-        splits.Protocol(protocol)  # fail at pipeline construction on a typo
+        # Fail at pipeline construction on a typo; a RuntimeParameter (Vertex AI) is checked by
+        # the executor when the step runs.
+        if isinstance(protocol, str):
+            executor.parse_protocol(protocol)
         rules.DuplicatePolicy(duplicate_ratings)
         if not 0.0 <= max_bad_row_fraction <= 1.0:
             raise ValueError(f"max_bad_row_fraction {max_bad_row_fraction} is not in 0..1")

@@ -137,7 +137,7 @@ class Executor(BaseExampleGenExecutor):
         self, pipeline: beam.Pipeline, exec_properties: dict[str, Any]
     ) -> dict[str, beam.PCollection]:
         data_dir = exec_properties[standard_component_specs.INPUT_BASE_KEY]
-        protocol = splits.Protocol(exec_properties[PROTOCOL_KEY])
+        protocol = parse_protocol(exec_properties[PROTOCOL_KEY])
         quarantine_dir = exec_properties.get(_QUARANTINE_DIR_KEY)
         # A list collects bad metadata rows in quarantine mode; None makes them errors.
         rejects: list[formats.InputDataError] | None = [] if quarantine_dir else None
@@ -272,6 +272,15 @@ def check_bad_row_fraction(quarantine_dir: str, max_fraction: float) -> dict[str
     logging.warning("quarantined %d of %d rows (%.2f%%), see %s; first: %s",
                     len(rejected), total, 100 * fraction, rows_path, first_text)
     return summary
+
+
+def parse_protocol(value: str) -> splits.Protocol:
+    """The `protocol` execution property (a pipeline parameter on Vertex AI: any string)."""
+    try:
+        return splits.Protocol(value)
+    except ValueError:
+        raise ValueError(f"protocol {value!r}: expected one of "
+                         f"{', '.join(p.value for p in splits.Protocol)}") from None
 
 
 def _rating_sources(

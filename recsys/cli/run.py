@@ -117,10 +117,11 @@ def print_summary(metadata_path: str) -> None:
     common.console.print()
     common.console.print(common.table(
         ("model", "HR@10", "NDCG@10", "popular HR@10", "RMSE", "blessed", "pushed to"), rows))
-    for result in results:
-        if result.blessed is False and result.gate_failures:
+    for result in results:  # why a model was refused: the thresholds it failed
+        if result.failed_checks:
             common.console.print(f"{result.name} not blessed: "
-                                 f"{'; '.join(result.gate_failures)}", markup=False)
+                                 f"{'; '.join(c.describe() for c in result.failed_checks)}",
+                                 markup=False)
     evaluation = next((r.evaluation_uri for r in results if r.evaluation_uri), None)
     if evaluation:
         common.console.print(

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import os
 
 import tensorflow as tf
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
+from components import evaluation_results
 from components.movielens_example_gen import executor as example_gen
 from contract.keys import METRICS_FILE
 
@@ -104,64 +104,28 @@ def _custom(artifact: metadata_store_pb2.Artifact, key: str):
     return value.string_value if value.HasField("string_value") else value.int_value
 
 
+def evaluation_uri(result: NodeResult) -> str | None:
+    """An Evaluator's `evaluation` artifact, or None for other nodes."""
+    evaluations = result.outputs.get("evaluation", [])
+    return evaluations[0].uri if evaluations else None
+
+
+def evaluation(result: NodeResult) -> evaluation_results.Evaluation | None:
+    """An Evaluator's TFMA metrics: the candidate's, the last blessed model's, the change."""
+    uri = evaluation_uri(result)
+    return None if uri is None else evaluation_results.read_evaluation(uri)
+
+
 def evaluation_metrics(result: NodeResult) -> dict[str, float]:
     """An Evaluator's TFMA metrics of the candidate model, overall slice: name -> value."""
-    import tensorflow_model_analysis as tfma
-
-    metrics: dict[str, float] = {}
-    for artifact in result.outputs.get("evaluation", []):
-        for slice_metrics in tfma.load_metrics(artifact.uri):
-            if slice_metrics.slice_key.single_slice_keys:
-                continue
-            for entry in slice_metrics.metric_keys_and_values:
-                if entry.key.model_name in ("", "candidate") and not entry.key.is_diff:
-                    metrics[entry.key.name] = entry.value.double_value.value
-    return metrics
+    found = evaluation(result)
+    return {} if found is None else found.candidate
 
 
-# Why a failed threshold matters, by TFMA metric name (the gate's fields: contract/gates.py).
-_THRESHOLD_MEANING = {
-    "example_count": "too few evaluated examples, see --min-eval-examples",
-    "hit_rate_lift_at_10": "must beat the popularity baseline by this margin",
-    "hit_rate_at_10": "Hit-Rate@10 floor or drop vs the last blessed model",
-    "rating_error_reduction": "must predict ratings better than a constant by this margin",
-    "mean_squared_error": "rating error ceiling or rise vs the last blessed model",
-}
-
-
-def gate_failures(result: NodeResult) -> list[str]:
-    """An Evaluator's failed thresholds, one phrase each, e.g. 'example_count 1 is below 30 (too
-    few evaluated examples ...)'; [] when it blessed or wrote no validation."""
-    import tensorflow_model_analysis as tfma
-
-    failures = []
-    for artifact in result.outputs.get("evaluation", []):
-        try:
-            validation = tfma.load_validation_result(artifact.uri)
-        except (OSError, tf.errors.OpError, IndexError, ValueError):
-            continue
-        for slice_result in validation.metric_validations_per_slice:
-            failures += [_failure_text(failure) for failure in slice_result.failures]
-    return failures
-
-
-def _failure_text(failure) -> str:
-    name = failure.metric_key.name
-    threshold, value = failure.metric_threshold, failure.metric_value.double_value.value
-    meaning = _THRESHOLD_MEANING.get(name)
-    suffix = f" ({meaning})" if meaning else ""
-    if failure.message.strip() == "Metric not found.":
-        return f"{name} was not computed{suffix}"
-    if math.isnan(value):
-        return f"{name} is NaN{suffix}"
-    if threshold.HasField("change_threshold"):
-        bound = threshold.change_threshold.absolute.value
-        return (f"{name} changed by {value:+.4g} vs the last blessed model, allowed "
-                f"{bound:+.4g}{suffix}")
-    bounds = threshold.value_threshold
-    if bounds.HasField("lower_bound") and value < bounds.lower_bound.value:
-        return f"{name} {value:.4g} is below {bounds.lower_bound.value:.4g}{suffix}"
-    return f"{name} {value:.4g} is above {bounds.upper_bound.value:.4g}{suffix}"
+def gate_checks(result: NodeResult) -> list[evaluation_results.ThresholdCheck]:
+    """Each threshold an Evaluator applied, with the measured value and the outcome."""
+    uri = evaluation_uri(result)
+    return [] if uri is None else evaluation_results.threshold_checks(uri)
 
 
 def data_notes(results: list[NodeResult]) -> list[str]:
@@ -211,7 +175,7 @@ class ModelResult:
     blessed: bool | None
     pushed_to: str | None
     evaluation_uri: str | None
-    gate_failures: tuple[str, ...] = ()  # why it was not blessed
+    failed_checks: tuple[evaluation_results.ThresholdCheck, ...] = ()  # why it was refused
 
 
 def model_results(results: list[NodeResult]) -> list[ModelResult]:
@@ -223,14 +187,20 @@ def model_results(results: list[NodeResult]) -> list[ModelResult]:
             continue
         name = node.split(".", 1)[1]
         metrics = evaluation_metrics(result)
-        mse = metrics.get("mean_squared_error")
         pusher = by_node.get(f"Pusher.{name}")
-        evaluations = result.outputs.get("evaluation", [])
+        verdict = blessed(result)
         rows.append(ModelResult(
             name=name, hit_rate=metrics.get("hit_rate_at_10"), ndcg=metrics.get("ndcg_at_10"),
             popularity_hit_rate=metrics.get("popularity_hit_rate_at_10"),
-            rmse=None if mse is None else mse ** 0.5, blessed=blessed(result),
+            rmse=rmse(metrics), blessed=verdict,
             pushed_to=pusher and pushed_destination(pusher),
-            evaluation_uri=evaluations[0].uri if evaluations else None,
-            gate_failures=tuple(gate_failures(result))))
+            evaluation_uri=evaluation_uri(result),
+            failed_checks=tuple(c for c in gate_checks(result) if not c.passed)
+            if verdict is False else ()))
     return rows
+
+
+def rmse(metrics: dict[str, float]) -> float | None:
+    """The RMSE of the predicted rating (TFMA measures its square), None for models without."""
+    mse = metrics.get("mean_squared_error")
+    return None if mse is None else mse ** 0.5

@@ -4,6 +4,7 @@ blessed model, resolved from ML Metadata, and a one-user dataset pushes nothing.
 
 import hashlib
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from google.cloud import storage
 
 from recsys import cli
 from recsys.inspection import run_summary
+from tests.fixtures.browser import browser as open_browser
 from tests.fixtures.documented import OPERATING
 from tests.fixtures.movielens_files import write_ml100k
 
@@ -44,13 +46,15 @@ def runs(tmp_path_factory, gcs_emulator):
     pushed = output_dir / "serving" / "retrieval"
     before = _tree_digest(pushed)
     degraded = _run(data_dir, output_dir, *DEGRADED)
+    degraded_report = shutil.copytree(output_dir / "report", root / "report-degraded")
     after = _tree_digest(pushed)
     again = _run(data_dir, output_dir, "--hparam", "retrieval.epochs=31")
     bucket = storage.Client(project="test").create_bucket("models")
     to_gcs = _run(data_dir, output_dir, "--hparam", "retrieval.epochs=31",
                   "--push-to", "gs://models/prod")
     return {"good": good, "degraded": degraded, "again": again, "pushed": pushed,
-            "unchanged": before == after, "to_gcs": to_gcs, "bucket": bucket}
+            "unchanged": before == after, "to_gcs": to_gcs, "bucket": bucket,
+            "degraded_report": degraded_report}
 
 
 def test_a_good_model_beats_popularity_and_is_blessed_and_pushed(runs):
@@ -122,13 +126,44 @@ def test_nothing_is_pushed_from_a_one_user_dataset(tmp_path, capsys):
         "data: dropped 1 repeated (user, movie) rating, kept the latest of each",
         "data: quarantined 1 of 93 rows (1.08%)"]
     # Each refusal says why, as docs/operating.md shows it.
-    too_few = ("example_count 1 is below 30 (too few evaluated examples, see "
+    too_few = ("example_count = 1, needs >= 30 (too few evaluated examples, see "
                "--min-eval-examples)")
-    assert (f"retrieval not blessed: {too_few}; hit_rate_lift_at_10 0 is below 0.01 (must "
-            "beat the popularity baseline by this margin)") in lines
-    assert (OPERATING.read_text().count(
-        f"retrieval not blessed: {too_few}; hit_rate_lift_at_10 0 is below 0.01") == 1)
+    retrieval_line = (f"retrieval not blessed: {too_few}; hit_rate_lift_at_10 = 0.0000, needs "
+                      ">= 0.01 (must beat the popularity baseline by this margin)")
+    assert retrieval_line in lines
+    assert OPERATING.read_text().count(retrieval_line) == 1
     (mf_line,) = [line for line in lines if line.startswith("mf not blessed: ")]
     assert mf_line.startswith(f"mf not blessed: {too_few}; ")
-    assert re.search(r"; rating_error_reduction -[0-9.]+ is below 0\.01 \(must predict ratings "
-                     r"better than a constant by this margin\)$", mf_line), mf_line
+    assert re.search(r"; rating_error_reduction = -[0-9.]+, needs >= 0\.01 \(must predict "
+                     r"ratings better than a constant by this margin\)$", mf_line), mf_line
+
+
+def test_the_report_says_why_the_degraded_model_was_refused(runs):
+    """`recsys run`'s report of the degraded run, in headless Chromium: the verdict names the
+    thresholds that failed, with the values TFMA measured, beside the last blessed model."""
+    from selenium.webdriver.common.by import By
+
+    metrics = run_summary.evaluation_metrics(runs["degraded"]["Evaluator.retrieval"])
+    browser = open_browser()
+    try:
+        browser.get((runs["degraded_report"] / "report.html").as_uri())
+        section = browser.find_element(By.ID, "model-retrieval")
+        assert section.find_element(By.TAG_NAME, "h2").text == "retrieval not blessed"
+        verdict = section.find_element(By.CSS_SELECTOR, "p.verdict").text
+        lift = metrics["hit_rate_lift_at_10"]
+        assert verdict.startswith("Not blessed: ")
+        assert f"hit_rate_lift_at_10 = {lift:.4f}, needs >= 0.01" in verdict
+        assert re.search(r"change in hit_rate_at_10 vs the last blessed model = -0\.\d{4}, "
+                         r"needs >= -0\.02", verdict)
+        failed = [row.text for row in section.find_elements(By.CSS_SELECTOR, "table.gate tr")
+                  if row.text.endswith("FAILED")]
+        assert len(failed) == 2
+        assert section.find_element(By.CSS_SELECTOR, "p.push").text == "Not pushed."
+        table = section.find_element(By.CSS_SELECTOR, "table.metrics")
+        header = [cell.text for cell in table.find_elements(By.TAG_NAME, "th")][:4]
+        assert header[1:] == ["this model", "last blessed model", "popularity"]
+        hit_rates = table.find_element(By.XPATH, ".//tr[th='HR@10']").text.split()
+        assert float(hit_rates[1]) == pytest.approx(metrics["hit_rate_at_10"], abs=1e-4)
+        assert float(hit_rates[2]) > float(hit_rates[1])  # the good model it did not replace
+    finally:
+        browser.quit()

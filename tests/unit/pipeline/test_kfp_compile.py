@@ -5,9 +5,12 @@ import json
 import pytest
 from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2
+from tensorflow_model_analysis.proto import config_pb2 as tfma
 
+from components.gcs_pusher import executor as pusher
 from contract.catalogue import MODEL_NAMES
 from recsys import cli
+from tests.fixtures import kfp_job
 
 KFP_COMMAND = ["python", "-m", "tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor"]
 SHARED_STEPS = {"MovieLensExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator",
@@ -16,7 +19,8 @@ BEAM_STEPS = {"MovieLensExampleGen", "StatisticsGen", "Transform", "Evaluator.mf
 
 
 def _steps(models) -> set[str]:
-    per_model = {f"{step}.{m}" for m in models for step in ("Trainer", "Evaluator", "Pusher")}
+    per_model = {f"{step}.{m}" for m in models
+                 for step in ("Trainer", "Evaluator", "Pusher", "ExperimentMetrics")}
     return SHARED_STEPS | per_model
 
 
@@ -70,10 +74,11 @@ def test_dataflow_beam_args_reach_beam_steps(dataflow_job, target):
 
 
 def test_inputs_and_push_destinations(dataflow_job, target):
-    tasks = json.dumps(dataflow_job["pipelineSpec"]["root"]["dag"]["tasks"])
-    assert target.data in tasks
-    for name in MODEL_NAMES:
-        assert f"{target.serving}/{name}" in tasks  # where k8s_serving's models.config looks
+    assert kfp_job.exec_properties(dataflow_job, "MovieLensExampleGen")["input_base"] == (
+        target.data)
+    for name in MODEL_NAMES:  # where k8s_serving's models.config looks
+        assert pusher.base_directory(kfp_job.exec_properties(
+            dataflow_job, f"Pusher.{name}")) == f"{target.serving}/{name}"
 
 
 def test_direct_runner_and_model_subset(tmp_path, target):
@@ -114,3 +119,32 @@ def test_example_gen_runs_the_file_fingerprinting_driver_before_the_cache_check(
     hook = spec["deploymentSpec"]["executors"][label]["container"]["lifecycle"]["preCacheCheck"]
     assert "tfx.orchestration.kubeflow.v2.file_based_example_gen.driver" in " ".join(
         hook["command"])
+
+
+def test_every_data_and_gate_flag_of_run_reaches_the_compiled_job(tmp_path, target):
+    """The flags `recsys compile` shares with `recsys run` (common.add_pipeline_arguments)
+    land in the steps that read them, as each step's executor gets them."""
+    path = tmp_path / "flags.json"
+    assert cli.main(target.compile_args(
+        path, "--models", "retrieval,mf", "--protocol", "presplit", "--train-file", "u1.base",
+        "--eval-file", "u1.test", "--hparam", "mf.epochs=3", "--min-hit-rate",
+        "retrieval=0.3", "--quarantine-bad-rows", "--max-bad-row-fraction", "0.05",
+        "--drift-threshold", "0.25")) == 0
+    job = json.loads(path.read_text())
+    example_gen = kfp_job.exec_properties(job, "MovieLensExampleGen")
+    assert (example_gen["protocol"], example_gen["train_file"], example_gen["eval_file"]) == (
+        "presplit", "u1.base", "u1.test")
+    assert example_gen["quarantine_bad_rows"] == 1
+    assert example_gen["max_bad_row_fraction"] == pytest.approx(0.05)
+    assert kfp_job.exec_properties(job, "DataValidationGate")["drift_threshold"] == (
+        pytest.approx(0.25))
+    trainer = json.loads(kfp_job.exec_properties(job, "Trainer.mf")["custom_config"])
+    assert trainer["hparams"] == {"epochs": "3"}
+    eval_config = json_format.Parse(
+        kfp_job.exec_properties(job, "Evaluator.retrieval")["eval_config"], tfma.EvalConfig())
+    [hit_rate] = [m for spec in eval_config.metrics_specs for m in spec.metrics
+                  if m.class_name == "HitRateAtK"]
+    assert hit_rate.threshold.value_threshold.lower_bound.value == pytest.approx(0.3)
+    [lift] = [m for spec in eval_config.metrics_specs for m in spec.metrics
+              if m.class_name == "HitRateLiftAtK"]
+    assert not lift.HasField("threshold")  # a fixed floor instead of beating popularity

@@ -1,4 +1,5 @@
-"""The Trainer's training loop: a loss that stops being finite is an error, not an export."""
+"""The Trainer's training loop: a loss that stops being finite is an error, not an export;
+the refit runs the epochs the first fit kept."""
 
 from __future__ import annotations
 
@@ -32,3 +33,13 @@ def test_a_finite_loss_trains_every_epoch() -> None:
     _, curves = task.fit("mf", VOCAB, config, data.training_tables(_batches(), VOCAB),
                          _batches())
     assert len(curves["loss"]) == 2
+
+
+@pytest.mark.parametrize(("patience", "expected"), [(0, 5), (2, 3)])
+def test_the_refit_trains_as_many_epochs_as_the_fit_kept(patience, expected) -> None:
+    """Early stopping restored the epoch of the lowest validation loss (the 3rd); the refit on
+    training + validation runs that many, and every epoch without early stopping."""
+    config = config_with_overrides("mf", {"epochs": "5",
+                                          "early_stopping_patience": str(patience)})
+    curves = {"loss": [5, 4, 3, 2, 1], "val_loss": [3.0, 2.5, 2.4, 2.6, 2.7]}
+    assert task.kept_epochs(config, curves) == expected
