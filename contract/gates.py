@@ -1,4 +1,5 @@
-"""The Evaluator's thresholds for one model (`Gate`); each catalogue entry holds its default."""
+"""The Evaluator's thresholds for one model (`Gate`); each catalogue entry holds its default.
+And the infra check's serving latency budget, the same for every model."""
 
 from __future__ import annotations
 
@@ -29,3 +30,10 @@ class Gate:
 # (1.21 = RMSE 1.1, about what predicting every user's mean rating gets on MovieLens).
 RATING_GATE = Gate(beat_popularity=False, max_mse=1.21)
 TOP_K_GATE = Gate()
+
+# The infra check (components/infra_check) refuses a model when the median latency of any of
+# its warm-up requests, served as TF Serving serves them, exceeds this. The slowest signature of
+# the ML-100K models answers its largest warm-up batch in a few ms on 2 cores
+# (docs/benchmarks.md): the budget leaves room for a loaded machine, and refuses a model that
+# does something badly wrong per request (--latency-budget-ms changes it).
+DEFAULT_LATENCY_BUDGET_MS = 100.0

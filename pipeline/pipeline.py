@@ -1,6 +1,6 @@
 """The DAG, and nothing else: ExampleGen -> StatisticsGen -> ImportSchemaGen (curated schema) ->
 ExampleValidator -> DataValidationGate (anomalies, drift) -> Transform -> (Trainer -> Evaluator ->
-Pusher) for each model."""
+InfraCheck -> Pusher) for each model."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from tfx import v1 as tfx
 from components import tfma_metrics
 from components.data_gate.component import validation_nodes
 from components.gcs_pusher.component import GcsPusher
+from components.infra_check.component import InfraCheck
 from components.movielens_example_gen.component import MovieLensExampleGen
 from contract import catalogue, keys
 from contract.features import LABEL
@@ -52,7 +53,8 @@ def create_pipeline(
 
 
 def _model_branch(name, settings, transform, example_gen) -> list:
-    """Trainer -> Evaluator -> Pusher for one model, each node suffixed with the model name."""
+    """Trainer -> Evaluator -> InfraCheck -> Pusher for one model, each node suffixed with the
+    model name."""
     custom_config = {keys.MODEL_NAME_KEY: name, keys.HPARAMS_KEY: settings.hparams.get(name, {}),
                      keys.CODE_VERSION_KEY: configs.code_version(configs.TRAINER_CODE)}
     trainer_class = tfx.components.Trainer
@@ -80,12 +82,18 @@ def _model_branch(name, settings, transform, example_gen) -> list:
         baseline_model=baseline.outputs["model"],
         eval_config=_eval_config(name, settings.gates[name]),
     ).with_id(f"Evaluator.{name}")
+    # The candidate served as TF Serving would, in a fresh process (blessed models only).
+    infra_check = InfraCheck(
+        model=trainer.outputs["model"], model_blessing=evaluator.outputs["blessing"],
+        latency_budget_ms=settings.latency_budget_ms,
+    ).with_id(f"InfraCheck.{name}")
     pusher = GcsPusher(
         model=trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],
+        infra_blessing=infra_check.outputs["blessing"],
         destination=os.path.join(settings.serving_dir, name),  # gs://BUCKET/PREFIX or local
     ).with_id(f"Pusher.{name}")
-    return [trainer, baseline, evaluator, pusher]
+    return [trainer, baseline, evaluator, infra_check, pusher]
 
 
 def _eval_config(name: str, gate: Gate) -> tfma.EvalConfig:

@@ -24,7 +24,7 @@ from tfx import v1 as tfx
 from contract import catalogue, topk_metrics
 from contract import features as F
 from contract.keys import DISTRIBUTION_ENV, HPARAMS_KEY, METRICS_FILE, MODEL_NAME_KEY, TOP_K
-from trainer import data, evaluation, tflite
+from trainer import data, evaluation, serving_requests, tflite
 from trainer.config import TrainingConfig, config_with_overrides
 from trainer.export import ServingModule, export
 from trainer.models.base import RecommenderModel
@@ -68,8 +68,9 @@ def make_strategy(kind: str | None = None) -> tf.distribute.Strategy:
 def run_fn(fn_args: tfx.components.FnArgs) -> None:
     """Train, evaluate on the eval split (protocol metrics), export the SavedModel.
 
-    Models whose catalogue entry asks for it also get an on-device TFLite top-K under the
-    SavedModel's `extra/` folder (see trainer.tflite), so the Pusher pushes both together.
+    The SavedModel holds TF Serving's warm-up requests (trainer.serving_requests). Models whose
+    catalogue entry asks for it also get an on-device TFLite top-K under the SavedModel's
+    `extra/` folder (see trainer.tflite), so the Pusher pushes both together.
     With several workers, only the chief's metrics and model are kept (see `output_dirs`).
     """
     strategy = make_strategy()  # first: no TensorFlow op may run before a multi-worker one
@@ -85,11 +86,25 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
         _write_json(os.path.join(run_dir, METRICS_FILE), {
             "model": name, "config": dataclasses.asdict(config), "eval": trained.metrics,
             "train_seconds": round(trained.train_seconds, 2), "training_curves": trained.curves})
-        export(ServingModule(trained.model, tft_output, tables.catalogue, tables.users, TOP_K,
-                             tables.seen), serving_dir)
+        module = ServingModule(trained.model, tft_output, tables.catalogue, tables.users, TOP_K,
+                               tables.seen)
+        export(module, serving_dir)
+        serving_requests.write_warmup(serving_dir, serving_requests.warmup_requests(
+            name, module.signatures(), warmup_sample(tft_output, tables)))
         if catalogue.entry(name).tflite:
             tflite.write(trained.model, tables.catalogue, tft_output, serving_dir, TOP_K)
     wait_for_all_workers(strategy)
+
+
+def warmup_sample(tft_output: tft.TFTransformOutput,
+                  tables: data.TrainingTables) -> serving_requests.Sample:
+    """Real ids for the warm-up requests: the vocabularies and the users' training movies."""
+    def strings(name: str) -> list[str]:
+        return [value.decode() for value in tft_output.vocabulary_by_name(name)]
+
+    users = max(serving_requests.WARMUP_BATCHES)
+    return serving_requests.sample_from_vocabulary(
+        strings(F.USER_VOCAB), strings(F.MOVIE_VOCAB), tables.seen[:users].to_list())
 
 
 def wait_for_all_workers(strategy: tf.distribute.Strategy) -> None:

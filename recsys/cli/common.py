@@ -24,7 +24,7 @@ from rich.table import Table
 from components.data_gate.errors import DataValidationError
 from components.movielens_example_gen.errors import InputDataError
 from contract import catalogue, splits
-from contract.gates import Gate
+from contract.gates import DEFAULT_LATENCY_BUDGET_MS, Gate
 from recsys.data.datasets import DownloadError
 from recsys.data.synth import SynthError
 from recsys.serving.client import ServingError
@@ -224,6 +224,10 @@ def add_pipeline_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--drift-threshold", type=float,
                         help="fail when a feature's distance to the previous run's statistics "
                              "exceeds this (0..1; default: per feature, schema/schema.pbtxt)")
+    parser.add_argument("--latency-budget-ms", type=float, default=DEFAULT_LATENCY_BUDGET_MS,
+                        help="the infra check refuses to push a model whose median latency on "
+                             "any warm-up request, served as TF Serving serves it, exceeds "
+                             "this (default: %(default)s)")
 
 
 def model_names(text: str) -> tuple[str, ...]:
@@ -270,6 +274,8 @@ def pipeline_options(args: argparse.Namespace) -> dict[str, Any]:
                         ("--drift-threshold", args.drift_threshold)):
         if value is not None and not 0.0 <= value <= 1.0:
             raise CliError(f"{flag} must be between 0 and 1, got {value}")
+    if args.latency_budget_ms <= 0:
+        raise CliError(f"--latency-budget-ms must be positive, got {args.latency_budget_ms}")
     presplit = args.protocol == splits.Protocol.PRESPLIT.value
     if presplit != bool(args.train_file and args.eval_file):
         raise CliError("--train-file and --eval-file go together with --protocol presplit")
@@ -278,7 +284,8 @@ def pipeline_options(args: argparse.Namespace) -> dict[str, Any]:
             "gates": gates(args.min_hit_rate, models),
             "quarantine_bad_rows": args.quarantine_bad_rows,
             "max_bad_row_fraction": args.max_bad_row_fraction,
-            "drift_threshold": args.drift_threshold}
+            "drift_threshold": args.drift_threshold,
+            "latency_budget_ms": args.latency_budget_ms}
 
 
 def execute_pipeline(settings: Any) -> None:

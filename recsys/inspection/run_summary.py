@@ -10,7 +10,7 @@ import tensorflow as tf
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
-from contract.keys import METRICS_FILE
+from contract.keys import INFRA_CHECKED, INFRA_REASON, METRICS_FILE
 
 Execution = metadata_store_pb2.Execution
 Event = metadata_store_pb2.Event
@@ -89,10 +89,19 @@ def pushed_destination(result: NodeResult) -> str | None:
 
 
 def blessed(result: NodeResult) -> bool | None:
-    """An Evaluator's verdict, or None for other nodes."""
+    """An Evaluator's or InfraCheck's verdict, or None for other nodes."""
     for artifact in result.outputs.get("blessing", []):
         return _custom(artifact, "blessed") == 1
     return None
+
+
+def infra_verdict(result: NodeResult | None) -> tuple[bool | None, str | None]:
+    """An InfraCheck's (blessed, reason); (None, None) when it did not run or wrote no verdict
+    (it checks only what the Evaluator blessed)."""
+    for artifact in (result.outputs.get("blessing", []) if result else []):
+        if _custom(artifact, INFRA_CHECKED) == 1:
+            return _custom(artifact, "blessed") == 1, _custom(artifact, INFRA_REASON)
+    return None, None
 
 
 def _custom(artifact: metadata_store_pb2.Artifact, key: str):
@@ -136,6 +145,9 @@ class ModelResult:
     blessed: bool | None
     pushed_to: str | None
     evaluation_uri: str | None
+    # The infra check's verdict on a blessed model (None: not checked) and why, in one line.
+    serves: bool | None = None
+    infra_reason: str | None = None
 
 
 def model_results(results: list[NodeResult]) -> list[ModelResult]:
@@ -149,11 +161,13 @@ def model_results(results: list[NodeResult]) -> list[ModelResult]:
         metrics = evaluation_metrics(result)
         mse = metrics.get("mean_squared_error")
         pusher = by_node.get(f"Pusher.{name}")
+        serves, reason = infra_verdict(by_node.get(f"InfraCheck.{name}"))
         evaluations = result.outputs.get("evaluation", [])
         rows.append(ModelResult(
             name=name, hit_rate=metrics.get("hit_rate_at_10"), ndcg=metrics.get("ndcg_at_10"),
             popularity_hit_rate=metrics.get("popularity_hit_rate_at_10"),
             rmse=None if mse is None else mse ** 0.5, blessed=blessed(result),
             pushed_to=pusher and pushed_destination(pusher),
-            evaluation_uri=evaluations[0].uri if evaluations else None))
+            evaluation_uri=evaluations[0].uri if evaluations else None,
+            serves=serves, infra_reason=reason))
     return rows

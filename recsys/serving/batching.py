@@ -17,9 +17,9 @@ from concurrent.futures import Future
 
 import numpy as np
 
-from recsys.serving.backends import Backend, pad_rows
+from recsys.serving.backends import Backend, join_ids
 
-Row = dict[str, str | list[str]]  # one instance: input name -> string or list of strings
+Row = dict[str, str | list[str]]  # one instance: input name -> id or list of ids
 Answer = dict[str, np.ndarray]  # output name -> this row's slice
 Pending = tuple[Row, Future]
 
@@ -95,10 +95,7 @@ class Batcher:
             future.set_result({name: value[i] for name, value in outputs.items()})
 
 
-def stack_rows(rows: list[Row]) -> dict[str, list]:
-    """Rows -> batched inputs: strings as [B], lists as [B, N] padded with ""."""
-    inputs = {}
-    for name, first in rows[0].items():
-        values = [row[name] for row in rows]
-        inputs[name] = pad_rows(values) if isinstance(first, list) else values
-    return inputs
+def stack_rows(rows: list[Row]) -> dict[str, list[str]]:
+    """Rows -> batched inputs, [B] strings (a list of ids joined into one string)."""
+    return {name: [join_ids(row[name]) if isinstance(first, list) else row[name]
+                   for row in rows] for name, first in rows[0].items()}

@@ -74,8 +74,8 @@ def test_each_model_is_pushed_with_metrics_and_callable_signatures(pipeline_run)
         assert 0.0 <= metrics["hit_rate_at_10"] <= 1.0 and metrics["eval_examples"] == USERS
         loaded = tf.saved_model.load(destination)
         top = loaded.signatures["recommend"](
-            user_id=tf.constant(["1", "no-such-user"]), history=tf.constant([[""], ["3"]]),
-            exclude_movie_ids=tf.constant([["1"], [""]]))
+            user_id=tf.constant(["1", "no-such-user"]), history=tf.constant(["", "3"]),
+            exclude_movie_ids=tf.constant(["1", ""]))
         assert top["movie_ids"].shape == (2, 10)
         assert b"1" not in top["movie_ids"][0].numpy().tolist()  # excluded movie stays out
 

@@ -26,9 +26,10 @@ MODEL = "retrieval"
 
 
 class EchoModel(tf.Module):
-    @tf.function(input_signature=[export.STRING_BATCH, export.STRING_LIST, export.STRING_LIST])
+    @tf.function(input_signature=[export.STRING_BATCH] * 3)
     def recommend(self, user_id, history, exclude_movie_ids):
-        ids = tf.concat([user_id[:, None], history, exclude_movie_ids], axis=1)
+        ids = tf.concat([user_id[:, None], tf.strings.split(history).to_tensor(),
+                         tf.strings.split(exclude_movie_ids).to_tensor()], axis=1)
         return {"movie_ids": ids, "scores": tf.cast(tf.strings.length(ids), tf.float32)}
 
     @tf.function(input_signature=[export.STRING_BATCH, export.STRING_BATCH])
@@ -87,7 +88,7 @@ QUERIES = {
                         exclude_movie_ids=("1",)),
                   {"movie_ids": ["42", "50", "181", "1"], "scores": [2.0, 2.0, 3.0, 1.0]}),
     "new_user": (Query("recommend", user_id="9999"),
-                 {"movie_ids": ["9999", "", ""], "scores": [4.0, 0.0, 0.0]}),
+                 {"movie_ids": ["9999"], "scores": [4.0]}),
     "predict_rating": (Query("predict_rating", user_id="42", movie_id="50"),
                        {"predicted_rating": pytest.approx(42.05)}),
     "similar_items": (Query("similar_items", movie_id="50"),
