@@ -153,7 +153,8 @@ def test_query_argument_errors(capsys, args, message):
 def rest_server(signatures):
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_POST(self):  # noqa: N802 - http.server's naming
-            if self.path != f"/v1/models/{MODEL}:predict":
+            if self.path not in (f"/v1/models/{MODEL}:predict",
+                                 f"/v1/models/{MODEL}/labels/canary:predict"):
                 return self._reply(404, {"error": f"Servable not found for {self.path}"})
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
             signature, inputs = _rest_to_tensors(body)
@@ -179,6 +180,9 @@ def rest_server(signatures):
 def grpc_target(signatures):
     class Servicer(prediction_service_pb2_grpc.PredictionServiceServicer):
         def Predict(self, request, context):  # noqa: N802 - the gRPC method name
+            if request.model_spec.version_label not in ("", "canary"):
+                context.abort(grpc.StatusCode.NOT_FOUND,
+                              f"no version labelled {request.model_spec.version_label}")
             outputs = _call(signatures, request.model_spec.signature_name,
                             {k: tf.make_ndarray(v) for k, v in request.inputs.items()})
             response = predict_pb2.PredictResponse()
@@ -212,3 +216,21 @@ def test_query_over_rest_unknown_model(rest_server, capsys):
 def test_query_over_grpc(grpc_target, capsys):
     assert cli.main(["query", "--grpc", grpc_target, "--model", MODEL, "--movie", "50"]) == 0
     assert json.loads(capsys.readouterr().out) == QUERIES["similar_items"][1]
+
+
+def test_query_a_labelled_version(rest_server, grpc_target, capsys):
+    """--label asks TF Serving for the version with that label: the REST path's labels/LABEL,
+    gRPC's model_spec.version_label."""
+    assert cli.main(["query", "--url", rest_server, "--model", MODEL, "--movie", "50",
+                     "--label", "canary"]) == 0
+    assert json.loads(capsys.readouterr().out) == QUERIES["similar_items"][1]
+    assert cli.main(["query", "--grpc", grpc_target, "--model", MODEL, "--movie", "50",
+                     "--label", "canary"]) == 0
+    assert json.loads(capsys.readouterr().out) == QUERIES["similar_items"][1]
+    assert cli.main(["query", "--grpc", grpc_target, "--model", MODEL, "--movie", "50",
+                     "--label", "stable"]) == 2
+    assert "NOT_FOUND: no version labelled stable" in capsys.readouterr().err
+    request = serving_client.build_grpc_request(MODEL, QUERIES["recommend"][0], "canary")
+    assert request.model_spec.version_label == "canary"
+    assert serving_client.rest_url("http://h:8501/", MODEL, "canary") == (
+        f"http://h:8501/v1/models/{MODEL}/labels/canary:predict")
