@@ -60,9 +60,11 @@ class Executor(base_executor.BaseExecutor):
         record(blessing, report)
 
 
-def run_probe(model_path: str, latency_budget_ms: float, timeout_seconds: int) -> dict:
-    """probe.py's report on `model_path`; a probe that crashes or hangs refuses the model."""
-    command = [sys.executable, "-I", PROBE, model_path,
+def run_probe(model_path: str, latency_budget_ms: float, timeout_seconds: int,
+              python: str = sys.executable) -> dict:
+    """probe.py's report on `model_path`, run by the interpreter `python` (this one: the
+    pipeline's TensorFlow); a probe that crashes or hangs refuses the model."""
+    command = [python, "-I", PROBE, model_path,
                "--latency-budget-ms", str(latency_budget_ms)]
     logging.info("infra check: %s", " ".join(command))
     with tempfile.TemporaryDirectory(prefix="infra_check_") as cwd:  # nothing importable
