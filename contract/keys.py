@@ -34,6 +34,10 @@ MOVIE_GROUPS = ("movie_id", "genres", "year")
 # score_features scores each row's movie under every movie-side coalition: column c keeps
 # movie group i iff bit i of c is set.
 MOVIE_COALITIONS = 2 ** len(MOVIE_GROUPS)
+# The most rows one request may carry: TF Serving's batching refuses larger requests
+# (max_batch_size of k8s_serving's batching_parameters.txt), so clients split bigger ones. An
+# explanation's whole coalition grid (2^10 user-side coalitions) is one request.
+MAX_REQUEST_ROWS = 1024
 # Lists of ids (a history, movies to exclude) travel as ONE string per row, ids separated by
 # whitespace: every signature input is then [B] or [B, fixed], which TF Serving's batching
 # needs (it concatenates concurrent requests along the batch dimension).

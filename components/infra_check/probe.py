@@ -159,7 +159,8 @@ def _check_tensor(array: np.ndarray, spec, what: str) -> None:
     if spec.tensor_shape.unknown_rank:
         return
     dims = [dim.size for dim in spec.tensor_shape.dim]
-    if len(dims) != array.ndim or any(d not in (-1, a) for d, a in zip(dims, array.shape)):
+    if len(dims) != array.ndim or any(
+            d not in (-1, a) for d, a in zip(dims, array.shape, strict=True)):
         raise Refused(f"{what} has shape {list(array.shape)}, the signature says "
                       f"{['?' if d == -1 else d for d in dims]}")
 

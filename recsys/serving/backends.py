@@ -51,7 +51,7 @@ class InProcessBackend:
         dtypes = self._dtypes[signature]
         tensors = {name: self._tf.constant(value, dtypes[name]) for name, value in inputs.items()}
         outputs = self._functions[signature](**tensors)
-        return {name: _decode(value.numpy()) for name, value in outputs.items()}
+        return {name: decode_strings(value.numpy()) for name, value in outputs.items()}
 
 
 class RestBackend:
@@ -103,7 +103,8 @@ def saved_signatures(path: str) -> frozenset[str]:
     return frozenset(signatures)
 
 
-def _decode(array: np.ndarray) -> np.ndarray:
+def decode_strings(array: np.ndarray) -> np.ndarray:
+    """TensorFlow's bytes as str (other dtypes as they are)."""
     if array.dtype == object:
         return np.vectorize(lambda b: b.decode("utf-8"), otypes=[object])(array)
     return array

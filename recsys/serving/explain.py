@@ -36,7 +36,9 @@ from recsys.serving.service import NotFound
 
 MODELS = tuple(entry.name for entry in catalogue.CATALOGUE if entry.explain)
 SIGNATURE = keys.SCORE_FEATURES
-HISTORY_PLAYERS = 5  # latest items explained one by one: n <= 4 + 6 + 3 = 13 players
+# Latest items explained one by one: n <= 4 + 6 + 3 = 13 players, and the 2^10 user-side
+# coalitions are the rows of one score_features request (keys.MAX_REQUEST_ROWS).
+HISTORY_PLAYERS = 5
 REFERENCES = {
     "user_id": "unknown user (out-of-vocabulary id)", "gender": "the most common gender",
     "age": "the youngest age bucket", "occupation": "the most common occupation",

@@ -83,6 +83,20 @@ def test_an_error_reaches_every_row_of_the_batch():
     batcher.close()
 
 
+def test_several_workers_share_one_queue_and_all_stop():
+    backend = SlowEcho()
+    batcher = Batcher(backend, "recommend", max_batch=4, threads=3)
+    try:
+        answers = _submit_concurrently(batcher, 24)
+    finally:
+        batcher.close()
+    assert [a["user"] for a in answers] == [str(i) for i in range(24)]
+    assert max(backend.batches) <= 4 and sum(backend.batches) == 24
+    for thread in batcher._threads:
+        thread.join(timeout=10)
+        assert not thread.is_alive()
+
+
 def test_a_closed_batcher_answers_in_the_callers_thread():
     backend = SlowEcho(seconds=0.0)
     batcher = Batcher(backend, "recommend")
@@ -90,5 +104,6 @@ def test_a_closed_batcher_answers_in_the_callers_thread():
     future = batcher.submit({"user_id": "7", "history": ["a", "b"]})
     assert future.done() and future.result()["user"] == "7"
     assert int(future.result()["real"]) == 2
-    batcher._thread.join(timeout=10)
-    assert not batcher._thread.is_alive()
+    for thread in batcher._threads:
+        thread.join(timeout=10)
+        assert not thread.is_alive()
