@@ -12,9 +12,12 @@ process, and the TF Serving batching parameters chosen from it.
    client count.
 
 The rules (the measurement decides; nothing here is tuned to a machine):
-* max_execution_batch_size: the smallest batch size whose cost per row is within
-  KNEE_TOLERANCE of the cheapest per-row cost measured, for the slowest model's
-  serving_default: beyond it a bigger batch adds latency without saving work;
+* max_execution_batch_size: the knee of the typical signature's cost per row: for each batch
+  size, the median over every model and served signature of (cost per row / cost of a lone
+  row); the smallest size whose median is within KNEE_TOLERANCE of the lowest. Beyond it a
+  bigger batch adds latency without saving work for most signatures; the few whose work per row
+  does not shrink at all (ranking's `recommend` scores every movie with an MLP per user) are
+  not allowed to set it, and requests larger than it are split into batches of it;
 * batch_timeout_micros: 0 or the median one-row latency of that signature, whichever gives the
   higher throughput at the most clients in (3) without raising the one-client p99 by more
   than P99_TOLERANCE (waiting longer than one call to fill a batch cannot pay);
@@ -90,11 +93,20 @@ def latency_by_batch(backend: InProcessBackend, signature: str, rows: list[Row],
     return results
 
 
-def knee(latencies: dict[int, dict[str, float]]) -> int:
-    """The smallest batch size whose per-row cost is within KNEE_TOLERANCE of the best."""
-    best = min(entry["ms_per_row"] for entry in latencies.values())
-    return min(size for size, entry in latencies.items()
-               if entry["ms_per_row"] <= best * (1 + KNEE_TOLERANCE))
+def knee(per_row: dict[int, float]) -> int:
+    """The smallest batch size whose per-row cost is within KNEE_TOLERANCE of the lowest."""
+    best = min(per_row.values())
+    return min(size for size, cost in per_row.items() if cost <= best * (1 + KNEE_TOLERANCE))
+
+
+def typical_per_row(latency: dict[str, dict[str, dict[int, dict[str, float]]]]
+                    ) -> dict[int, float]:
+    """Batch size -> the median, over every model and signature, of its cost per row relative
+    to a lone row's."""
+    curves = [{size: entry["ms_per_row"] / by_size[1]["ms_per_row"]
+               for size, entry in by_size.items()}
+              for signatures in latency.values() for by_size in signatures.values()]
+    return {size: statistics.median(curve[size] for curve in curves) for size in BATCH_SIZES}
 
 
 def closed_loop(call, rows: list[Row], clients: int, seconds: float) -> dict[str, float]:
@@ -153,7 +165,7 @@ def _wait(future: Future) -> None:
 
 def choose(model: str, size: int, runs: list[dict]) -> dict[str, Any]:
     """The batching parameters, by the module docstring's rules, from the execution batch size
-    (`knee` of `model`) and the closed-loop runs of `effect`."""
+    (`knee`) and the closed-loop runs of `effect` on `model`."""
     unbatched_one_client_p99 = next(run["p99_ms"] for run in runs
                                     if run["mode"] == "unbatched" and run["clients"] == 1)
     most = max(run["clients"] for run in runs)
@@ -193,10 +205,11 @@ def run(models_dir: str, clients: list[int], seconds: float, threads: int) -> di
                                     for signature in sorted(rows)}}
     if not models:
         raise ValueError(f"{models_dir}: no model versions (expected <model>/<version>/)")
+    size = knee(typical_per_row({name: m["latency"] for name, m in models.items()}))
+    # The effect is measured on the model whose lone serving_default call is slowest.
     defaults = {name: model["latency"][DEFAULT_SIGNATURE] for name, model in models.items()}
     slowest = max(defaults, key=lambda name: defaults[name][1]["p50_ms"])
     model = models[slowest]
-    size = knee(defaults[slowest])
     timeouts = [0, int(1000 * defaults[slowest][1]["p50_ms"])]
     runs = effect(model["backend"], model["rows"][DEFAULT_SIGNATURE], clients, seconds,
                   size, timeouts, threads)
@@ -204,6 +217,7 @@ def run(models_dir: str, clients: list[int], seconds: float, threads: int) -> di
     return {"threads": threads, "cpu_count": os.cpu_count(),
             "latency": {name: {"version": m["version"], "signatures": m["latency"]}
                         for name, m in models.items()},
+            "typical_per_row": typical_per_row({n: m["latency"] for n, m in models.items()}),
             "effect": {"model": slowest, "signature": DEFAULT_SIGNATURE, "runs": runs},
             "choice": choice, "batching_parameters": batching_parameters(choice, threads)}
 
@@ -221,6 +235,8 @@ def table(results: dict) -> str:
         for signature, by_size in model["signatures"].items():
             lines.append(f"{name:<12}{signature:<20}" + "".join(
                 f"{by_size[size]['p50_ms']:>9.2f}" for size in BATCH_SIZES))
+    lines.append(f"{'typical cost per row (x a lone row)':<32}" + "".join(
+        f"{results['typical_per_row'][size]:>9.3f}" for size in BATCH_SIZES))
     effect = results["effect"]
     lines += ["", f"one-row {effect['signature']} requests of {effect['model']}, "
                   f"{results['threads']} batch thread(s):",

@@ -14,13 +14,27 @@ def _latencies(fixed_ms: float, per_row_ms: float) -> dict[int, dict[str, float]
             for size in serving_batching.BATCH_SIZES}
 
 
+def _per_row(latencies):
+    return {size: entry["ms_per_row"] for size, entry in latencies.items()}
+
+
 def test_the_execution_batch_stops_where_batching_stops_saving_work():
     # Per-row cost 1/size + 0.1: within 25 % of the best (128: 0.1078) from size 32 on.
-    assert serving_batching.knee(_latencies(1.0, 0.1)) == 32
+    assert serving_batching.knee(_per_row(_latencies(1.0, 0.1))) == 32
     # All fixed cost: every doubling halves the cost per row, so the largest size.
-    assert serving_batching.knee(_latencies(1.0, 0.0)) == 128
+    assert serving_batching.knee(_per_row(_latencies(1.0, 0.0))) == 128
     # All per-row work: nothing to amortise, no reason to wait for a batch.
-    assert serving_batching.knee(_latencies(0.0, 1.0)) == 1
+    assert serving_batching.knee(_per_row(_latencies(0.0, 1.0))) == 1
+
+
+def test_the_typical_signature_decides_not_the_outlier():
+    """Two signatures amortise a fixed cost, one does all its work per row: the median
+    follows the two."""
+    latency = {"a": {"recommend": _latencies(1.0, 0.1), "similar": _latencies(1.0, 0.1)},
+               "b": {"recommend": _latencies(0.0, 1.0)}}
+    typical = serving_batching.typical_per_row(latency)
+    assert typical[1] == 1.0 and typical[128] < 0.11
+    assert serving_batching.knee(typical) == 32
 
 
 def _run(mode, timeout, clients, rps, p99):

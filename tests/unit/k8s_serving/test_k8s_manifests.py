@@ -2,6 +2,8 @@
 with its batching, monitoring and models files mounted, the REST service in front of it, the
 policies between them and the Prometheus scraping of both."""
 
+import json
+import math
 import re
 import shutil
 import subprocess
@@ -13,7 +15,10 @@ import yaml
 from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
 
+from benchmarks import serving_batching
+from contract import keys
 from contract.catalogue import MODEL_NAMES
+from recsys.serving import explain
 from tests.fixtures.paths import REPO_ROOT, VENV_BIN
 from tests.fixtures.tf_serving_protos import compile_protos
 
@@ -27,6 +32,7 @@ CONFIG_DIR = "/etc/tf-serving"
 # PodMonitoring is a custom resource (GKE Managed Prometheus): no Kubernetes schema knows it.
 # It is checked against its CRD's OpenAPI schema, vendored from the operator's repository.
 POD_MONITORING_CRD = REPO_ROOT / "tests/fixtures/crds/monitoring.googleapis.com_podmonitorings.yaml"
+BATCHING_RESULTS = REPO_ROOT / "benchmarks/results/batching.json"
 
 
 def _kubectl() -> str:
@@ -214,16 +220,27 @@ def test_batching_is_on_with_a_valid_batching_parameters_file(rendered, protos):
     assert flags["--enable_batching"] == "true"
     text = _mounted_file(rendered, TF_SERVING, flags["--batching_parameters_file"])
     params = text_format.Parse(text, protos["batching_parameters"].BatchingParameters())
-    for field in ("max_batch_size", "batch_timeout_micros", "num_batch_threads",
-                  "max_enqueued_batches"):
+    for field in ("max_batch_size", "max_execution_batch_size", "batch_timeout_micros",
+                  "num_batch_threads", "max_enqueued_batches"):
         assert params.HasField(field), field
-    assert params.max_batch_size.value >= 2 and params.num_batch_threads.value >= 1
-    assert params.max_enqueued_batches.value >= params.num_batch_threads.value
+    # The largest request the clients send (an explanation's coalitions, the catalogue in
+    # chunks) is accepted, and split into execution batches of the measured size.
+    assert params.max_batch_size.value == keys.MAX_REQUEST_ROWS
+    assert 2 ** (len(keys.USER_GROUPS) + explain.HISTORY_PLAYERS + 1) <= keys.MAX_REQUEST_ROWS
+    assert params.enable_large_batch_splitting.value
+    assert params.max_execution_batch_size.value in serving_batching.BATCH_SIZES
+    # The queue holds one largest request, split, and a batch per thread besides.
+    assert params.max_enqueued_batches.value >= math.ceil(
+        params.max_batch_size.value / params.max_execution_batch_size.value)
     # A shorter list would be padded with a real id: the signatures need no padding.
     assert not params.pad_variable_length_inputs
     # One batch thread per core the container may use.
     cpus = _cpus(container["resources"]["limits"]["cpu"])
     assert params.num_batch_threads.value == max(1, int(cpus))
+    # The measured choice (docs/benchmarks.md); only the threads differ per environment.
+    choice = json.loads(BATCHING_RESULTS.read_text())["choice"]
+    assert (params.max_execution_batch_size.value, params.batch_timeout_micros.value) == (
+        choice["max_execution_batch_size"], choice["batch_timeout_micros"])
 
 
 def _cpus(quantity: str) -> float:

@@ -1,14 +1,11 @@
 """RestBackend speaks TF Serving's columnar REST format, to a model's default version or to
 the one a version label names; a stand-in on loopback answers as TF Serving does."""
 
-import http.server
-import json
-import threading
-
 import numpy as np
 import pytest
 
 from recsys.serving.backends import BackendError, RestBackend
+from tests.fixtures.json_server import json_server
 
 
 @pytest.fixture
@@ -16,25 +13,12 @@ def tf_serving():
     """(base URL, requests seen); answers with the canned `outputs` put in `answers`."""
     seen, answers = [], []
 
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - the http.server hook's name
-            length = int(self.headers["Content-Length"])
-            seen.append((self.path, json.loads(self.rfile.read(length))))
-            body = json.dumps(answers.pop(0)).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+    def answer(path: str, body: dict) -> tuple[int, dict]:
+        seen.append((path, body))
+        return 200, answers.pop(0)
 
-        def log_message(self, *args) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}", seen, answers
-    server.shutdown()
+    with json_server(answer) as url:
+        yield url, seen, answers
 
 
 def test_columnar_request_and_named_outputs(tf_serving):

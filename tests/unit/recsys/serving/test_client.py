@@ -5,10 +5,8 @@ so every assertion pins down how ids travel; small TF Serving stand-ins (REST an
 loopback) run the same conversion TF Serving does, to test the CLI end to end.
 """
 
-import http.server
 import inspect
 import json
-import threading
 from concurrent import futures
 
 import grpc
@@ -20,6 +18,7 @@ from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 from recsys import cli
 from recsys.serving import client as serving_client
 from recsys.serving.client import Query
+from tests.fixtures.json_server import json_server
 from trainer import export
 
 MODEL = "retrieval"
@@ -151,29 +150,15 @@ def test_query_argument_errors(capsys, args, message):
 
 @pytest.fixture(scope="module")
 def rest_server(signatures):
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802 - http.server's naming
-            if self.path not in (f"/v1/models/{MODEL}:predict",
-                                 f"/v1/models/{MODEL}/labels/canary:predict"):
-                return self._reply(404, {"error": f"Servable not found for {self.path}"})
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            signature, inputs = _rest_to_tensors(body)
-            self._reply(200, _rest_response(signature, _call(signatures, signature, inputs)))
+    def answer(path: str, body: dict) -> tuple[int, dict]:
+        if path not in (f"/v1/models/{MODEL}:predict",
+                        f"/v1/models/{MODEL}/labels/canary:predict"):
+            return 404, {"error": f"Servable not found for {path}"}
+        signature, inputs = _rest_to_tensors(body)
+        return 200, _rest_response(signature, _call(signatures, signature, inputs))
 
-        def _reply(self, status, body):
-            data = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
+    with json_server(answer) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
