@@ -1,4 +1,5 @@
-"""The Evaluator's thresholds for one model (`Gate`); each catalogue entry holds its default."""
+"""The Evaluator's thresholds for one model (`Gate`); each catalogue entry holds its default.
+And the infra check's serving latency budget, the same for every model."""
 
 from __future__ import annotations
 
@@ -62,3 +63,10 @@ def _require(condition: bool, message: str) -> None:
 # beat a constant prediction.
 RATING_GATE = Gate(beat_popularity=False, max_mse=1.21, min_mse_reduction=0.01)
 TOP_K_GATE = Gate()
+
+# The infra check (components/infra_check) refuses a model when the median latency of any of
+# its warm-up requests, served as TF Serving serves them, exceeds this. On ML-100K the slowest
+# is 5.3 ms (ranking's recommend, a batch of 3, 2 cores at load ~9): the budget leaves room for
+# a loaded machine and refuses a model that does something badly wrong per request. Scoring
+# grows with the catalogue: at ML-25M's 62K movies give --latency-budget-ms a budget of your own.
+DEFAULT_LATENCY_BUDGET_MS = 100.0

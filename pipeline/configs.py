@@ -12,7 +12,7 @@ from typing import Any
 
 from components.movielens_example_gen import rules
 from contract import catalogue, splits
-from contract.gates import Gate
+from contract.gates import DEFAULT_LATENCY_BUDGET_MS, Gate
 from contract.keys import (
     DISTRIBUTION_ENV,
     MULTI_WORKER,
@@ -207,6 +207,8 @@ class PipelineSettings:
     drift_threshold: float | None = None  # None: the thresholds in the curated schema
     # Relative: inside the installed contract package (contract/schema.py).
     schema_file: str = CURATED_SCHEMA
+    # The infra check's budget: the median latency allowed for any warm-up request.
+    latency_budget_ms: float = DEFAULT_LATENCY_BUDGET_MS
     # None: each Trainer trains inside its pipeline step (the stock Trainer); else a Vertex AI
     # training job per Trainer (orchestrator "vertex" only).
     vertex_training: VertexTraining | None = None

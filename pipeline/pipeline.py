@@ -1,7 +1,7 @@
 """The DAG, and nothing else: ExampleGen -> StatisticsGen -> ImportSchemaGen (curated schema) ->
 ExampleValidator -> DataValidationGate (anomalies, drift) -> Transform -> (Trainer -> Evaluator ->
-Pusher) for each model; on Vertex AI also ExperimentMetrics after each Evaluator and, if asked,
-ModelRegistryUpload after each Pusher.
+InfraCheck -> Pusher) for each model; on Vertex AI also ExperimentMetrics after each Evaluator
+and, if asked, ModelRegistryUpload after each Pusher.
 
 On Vertex AI the data root, serving root, protocol (with its train/eval files) and each
 Trainer's config are pipeline parameters (`runtime_parameters`), set per run without
@@ -21,6 +21,7 @@ from components import tfma_metrics
 from components.data_gate.component import validation_nodes
 from components.experiment_metrics.component import ExperimentMetrics
 from components.gcs_pusher.component import GcsPusher
+from components.infra_check.component import InfraCheck
 from components.model_registry.component import ModelRegistryUpload, prebuilt_serving_image
 from components.movielens_example_gen.component import MovieLensExampleGen
 from contract import catalogue, keys, splits
@@ -87,8 +88,8 @@ def _parameter(settings: configs.PipelineSettings, name: str, value: str | None
 
 
 def _model_branch(name, settings, transform, example_gen) -> list:
-    """Trainer -> Evaluator -> Pusher for one model, each node suffixed with the model name
-    (on Vertex AI: -> ExperimentMetrics, and ModelRegistryUpload if asked)."""
+    """Trainer -> Evaluator -> InfraCheck -> Pusher for one model, each node suffixed with the
+    model name (on Vertex AI: -> ExperimentMetrics, and ModelRegistryUpload if asked)."""
     custom_config = {keys.MODEL_NAME_KEY: name, keys.HPARAMS_KEY: settings.hparams.get(name, {}),
                      keys.CODE_VERSION_KEY: configs.code_version(configs.TRAINER_CODE)}
     trainer_class = tfx.components.Trainer
@@ -126,14 +127,20 @@ def _model_branch(name, settings, transform, example_gen) -> list:
         baseline_model=baseline.outputs["model"],
         eval_config=_eval_config(name, settings.gates[name]),
     ).with_id(f"Evaluator.{name}")
+    # The candidate served as TF Serving would, in a fresh process (blessed models only).
+    infra_check = InfraCheck(
+        model=trainer.outputs["model"], model_blessing=evaluator.outputs["blessing"],
+        latency_budget_ms=settings.latency_budget_ms,
+    ).with_id(f"InfraCheck.{name}")
     pusher = GcsPusher(
         model=trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],
+        infra_blessing=infra_check.outputs["blessing"],
         # gs://BUCKET/PREFIX or local; the model's versions go to <serving root>/<name>/.
         serving_root=_parameter(settings, configs.SERVING_ROOT_PARAM, settings.serving_dir),
         model_name=name,
     ).with_id(f"Pusher.{name}")
-    nodes = [trainer, baseline, evaluator, pusher]
+    nodes = [trainer, baseline, evaluator, infra_check, pusher]
     if vertex is not None:
         nodes.append(ExperimentMetrics(
             evaluation=evaluator.outputs["evaluation"], blessing=evaluator.outputs["blessing"],

@@ -32,7 +32,7 @@ from contract.keys import (
     TENSORBOARD_KEY,
     TOP_K,
 )
-from trainer import data, evaluation, tensorboard, tflite
+from trainer import data, evaluation, serving_requests, tensorboard, tflite
 from trainer.config import TrainingConfig, config_with_overrides
 from trainer.errors import TrainingDiverged
 from trainer.export import ServingModule, export
@@ -78,8 +78,9 @@ def make_strategy(kind: str | None = None) -> tf.distribute.Strategy:
 def run_fn(fn_args: tfx.components.FnArgs) -> None:
     """Train, evaluate on the eval split (protocol metrics), export the SavedModel.
 
-    Models whose catalogue entry asks for it also get an on-device TFLite top-K under the
-    SavedModel's `extra/` folder (see trainer.tflite), so the Pusher pushes both together.
+    The SavedModel holds TF Serving's warm-up requests (trainer.serving_requests). Models whose
+    catalogue entry asks for it also get an on-device TFLite top-K under the SavedModel's
+    `extra/` folder (see trainer.tflite), so the Pusher pushes both together.
     With several workers, only the chief's metrics and model are kept (see `output_dirs`).
     """
     strategy = make_strategy()  # first: no TensorFlow op may run before a multi-worker one
@@ -98,14 +99,28 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
         # A catalogue smaller than K (tiny data) returns all its movies.
         top_k = min(TOP_K, int(tables.catalogue[F.MOVIE_INDEX].shape[0]))
         write_projector(run_dir, trained.model, tables, tft_output)
-        export(ServingModule(trained.model, tft_output, tables.catalogue, tables.users, top_k,
-                             tables.seen), serving_dir)
+        module = ServingModule(trained.model, tft_output, tables.catalogue, tables.users, top_k,
+                               tables.seen)
+        export(module, serving_dir)
+        serving_requests.write_warmup(serving_dir, serving_requests.warmup_requests(
+            name, module.signatures(), warmup_sample(tft_output, tables)))
         if catalogue.entry(name).tflite:
             tflite.write(trained.model, tables.catalogue, tft_output, serving_dir, top_k)
         if strategy.extended.should_checkpoint:  # the chief's logs only
             tensorboard.upload(fn_args.custom_config.get(TENSORBOARD_KEY), run_dir,
                                time.strftime("run-%Y%m%d-%H%M%S", time.gmtime()))
     wait_for_all_workers(strategy)
+
+
+def warmup_sample(tft_output: tft.TFTransformOutput,
+                  tables: data.TrainingTables) -> serving_requests.Sample:
+    """Real ids for the warm-up requests: the vocabularies and the users' training movies."""
+    def strings(name: str) -> list[str]:
+        return [value.decode() for value in tft_output.vocabulary_by_name(name)]
+
+    users = max(serving_requests.WARMUP_BATCHES)
+    return serving_requests.sample_from_vocabulary(
+        strings(F.USER_VOCAB), strings(F.MOVIE_VOCAB), tables.seen[:users].to_list())
 
 
 def wait_for_all_workers(strategy: tf.distribute.Strategy) -> None:

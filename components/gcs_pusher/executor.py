@@ -9,7 +9,9 @@ and the PushedModel properties, is inherited):
 * GCS uploads go through `google-cloud-storage` with retries, `if_generation_match=0` (create
   only) and a size + CRC32C check of every object; a failed push deletes what it uploaded;
 * `<version>/assets.extra/item_embeddings.npz` (movie_ids [M] str, embeddings [M, D] float32)
-  is added for similar-item lookups outside TF Serving, which ignores assets.extra.
+  is added for similar-item lookups outside TF Serving, which ignores assets.extra;
+* a model without TF Serving's warm-up requests (`assets.extra/tf_serving_warmup_requests`,
+  written by the Trainer's export) is refused: its first requests would pay for its loading.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import io_utils, proto_utils
 
 from contract.features import MOVIE_VOCAB
-from contract.keys import ITEM_EMBEDDINGS
+from contract.keys import ITEM_EMBEDDINGS, WARMUP_FILE
 
 SAVED_MODEL_PB = "saved_model.pb"
 EMBEDDINGS_FILE = "assets.extra/item_embeddings.npz"
@@ -148,6 +150,9 @@ def _version_files(model_path: str, scratch: str, model_id: int) -> Files:
     files = {
         os.path.relpath(os.path.join(root, name), model_path): os.path.join(root, name)
         for root, _, names in os.walk(model_path) for name in names}
+    if WARMUP_FILE not in files:
+        raise PushError(f"{model_path} has no {WARMUP_FILE}: TF Serving would load it without "
+                        "warm-up requests (the Trainer's export writes them)")
     embeddings = os.path.join(scratch, "item_embeddings.npz")
     write_item_embeddings(model_path, embeddings)
     files[EMBEDDINGS_FILE] = embeddings

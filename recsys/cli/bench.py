@@ -111,25 +111,63 @@ def _bench_scale(args: argparse.Namespace) -> int:
 # -- bench-serve ---------------------------------------------------------------------------------
 def _add_bench_serve(commands: argparse._SubParsersAction,
                      parent: argparse.ArgumentParser) -> None:
-    bench = commands.add_parser("bench-serve", parents=[parent],
-                                help="load-test the service (wrk) on loopback")
-    common.add_service_arguments(bench)
+    bench = commands.add_parser(
+        "bench-serve", parents=[parent],
+        help="load-test the service (wrk) on loopback; with --batching, measure batching on "
+             "the models in process and choose TF Serving's batching parameters")
+    bench.add_argument("--models-dir", required=True,
+                       help="pushed models, TF Serving layout: DIR/<model>/<version>/")
+    bench.add_argument("--data-dir",
+                       help="the raw MovieLens files the models were trained on (the HTTP "
+                            "load test's users and movies; not needed with --batching)")
+    bench.add_argument("--batching", action="store_true",
+                       help="latency by batch size per signature, the batching parameters "
+                            "chosen from it and their effect on one-row requests "
+                            "(benchmarks/serving_batching.py)")
+    bench.add_argument("--threads", type=int, default=2,
+                       help="with --batching: batch threads, one per core of the TF Serving "
+                            "pod (default: %(default)s)")
     bench.add_argument("--duration", type=int, default=15, help="seconds per run (default 15)")
     bench.add_argument("--clients", default="1,8,32", help="concurrent connections per run")
-    bench.add_argument("--output", default="benchmarks/results/serving.json")
+    bench.add_argument("--output",
+                       help="JSON results (default: benchmarks/results/serving.json, with "
+                            "--batching benchmarks/results/batching.json)")
     bench.add_argument("--port", type=int, default=8765)
     bench.set_defaults(handler=_bench_serve)
 
 
 def _bench_serve(args: argparse.Namespace) -> int:
-    from benchmarks import serving  # TensorFlow and FastAPI: only for this command
-
     try:
         clients = [int(c) for c in args.clients.split(",") if c.strip()]
     except ValueError:
         raise CliError(f"--clients {args.clients!r}: expected numbers, e.g. 1,8,32") from None
+    if args.batching:
+        return _bench_batching(args, clients)
+    if not args.data_dir:
+        raise CliError("--data-dir is needed for the HTTP load test (or give --batching)")
+    from benchmarks import serving  # TensorFlow and FastAPI: only for this command
+
+    output = args.output or "benchmarks/results/serving.json"
     results = serving.run(args.models_dir, args.data_dir, clients, args.duration, args.port)
-    serving.write(results, args.output)
+    serving.write(results, output)
     common.console.print(serving.table(results), markup=False)
-    common.console.print(f"written to {args.output}", markup=False)
+    common.console.print(f"written to {output}", markup=False)
+    return 0
+
+
+def _bench_batching(args: argparse.Namespace, clients: list[int]) -> int:
+    if args.threads < 1:
+        raise CliError("--threads must be at least 1")
+    from benchmarks import serving_batching  # TensorFlow: only for this command
+
+    output = args.output or "benchmarks/results/batching.json"
+    with common.native_output_silenced(args.verbose):
+        try:
+            results = serving_batching.run(args.models_dir, clients, args.duration,
+                                           args.threads)
+        except ValueError as error:
+            raise CliError(str(error)) from None
+    serving_batching.write(results, output)
+    common.console.print(serving_batching.table(results), markup=False)
+    common.console.print(f"written to {output}", markup=False)
     return 0

@@ -25,7 +25,7 @@ from components.data_gate.errors import DataValidationError
 from components.movielens_example_gen import rules
 from components.movielens_example_gen.errors import InputDataError
 from contract import catalogue, splits
-from contract.gates import DEFAULT_MIN_EVAL_EXAMPLES, Gate
+from contract.gates import DEFAULT_LATENCY_BUDGET_MS, DEFAULT_MIN_EVAL_EXAMPLES, Gate
 from recsys.data.datasets import DownloadError
 from recsys.data.synth import SynthError
 from recsys.serving.client import ServingError
@@ -250,6 +250,10 @@ def add_pipeline_arguments(parser: argparse.ArgumentParser) -> None:
                         metavar="N",
                         help="bless no model evaluated on fewer examples (protocol topk: "
                              "users) than this (default: %(default)s)")
+    parser.add_argument("--latency-budget-ms", type=float, default=DEFAULT_LATENCY_BUDGET_MS,
+                        help="the infra check refuses to push a model whose median latency on "
+                             "any warm-up request, served as TF Serving serves it, exceeds "
+                             "this (default: %(default)s)")
 
 
 def model_names(text: str) -> tuple[str, ...]:
@@ -299,6 +303,8 @@ def pipeline_options(args: argparse.Namespace) -> dict[str, Any]:
             raise CliError(f"{flag} must be between 0 and 1, got {value}")
     if args.min_eval_examples < 1:
         raise CliError(f"--min-eval-examples must be at least 1, got {args.min_eval_examples}")
+    if args.latency_budget_ms <= 0:
+        raise CliError(f"--latency-budget-ms must be positive, got {args.latency_budget_ms}")
     presplit = args.protocol == splits.Protocol.PRESPLIT.value
     if presplit != bool(args.train_file and args.eval_file):
         raise CliError("--train-file and --eval-file go together with --protocol presplit")
@@ -313,7 +319,8 @@ def pipeline_options(args: argparse.Namespace) -> dict[str, Any]:
             "quarantine_bad_rows": args.quarantine_bad_rows,
             "max_bad_row_fraction": args.max_bad_row_fraction,
             "drift_threshold": args.drift_threshold,
-            "duplicate_ratings": args.duplicate_ratings, **timestamp_window(args)}
+            "duplicate_ratings": args.duplicate_ratings, **timestamp_window(args),
+            "latency_budget_ms": args.latency_budget_ms}
 
 
 def timestamp_window(args: argparse.Namespace) -> dict[str, int | None]:

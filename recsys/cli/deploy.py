@@ -403,6 +403,9 @@ def _add_query(commands: argparse._SubParsersAction, parent: argparse.ArgumentPa
     parser.add_argument("--signature", choices=tuple(serving_client.SIGNATURE_INPUTS),
                         help="default: recommend (--user), predict_rating (--user --movie), "
                              "similar_items (--movie)")
+    parser.add_argument("--label", metavar="LABEL",
+                        help="ask the version TF Serving labels LABEL (e.g. stable, canary; "
+                             "see `recsys serving-config`) instead of the latest one")
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds")
     parser.set_defaults(handler=_query)
 
@@ -410,9 +413,11 @@ def _add_query(commands: argparse._SubParsersAction, parent: argparse.ArgumentPa
 def _query(args: argparse.Namespace) -> int:
     query = build_query(args)
     if args.url:
-        result = serving_client.rest_predict(args.url, args.model, query, args.timeout)
+        result = serving_client.rest_predict(args.url, args.model, query, args.timeout,
+                                             args.label)
     else:
-        result = serving_client.grpc_predict(args.grpc, args.model, query, args.timeout)
+        result = serving_client.grpc_predict(args.grpc, args.model, query, args.timeout,
+                                             args.label)
     print(json.dumps(result, indent=2))
     return 0
 
@@ -446,12 +451,27 @@ def _add_serving_config(commands: argparse._SubParsersAction,
                              "model is served from BASE_PATH/<model>")
     parser.add_argument("--models", default=",".join(catalogue.MODEL_NAMES),
                         help="comma-separated (default: every model of the catalogue)")
+    parser.add_argument("--stable", action="append", default=[], metavar="MODEL=VERSION",
+                        help="serve MODEL's VERSION under the label `stable` (and only the "
+                             "labelled versions) instead of its latest version (repeatable)")
+    parser.add_argument("--canary", action="append", default=[], metavar="MODEL=VERSION",
+                        help="also serve VERSION of a --stable MODEL, labelled `canary` "
+                             "(repeatable)")
     parser.add_argument("--output", default="-", help="file to write (default: stdout)")
     parser.set_defaults(handler=_serving_config)
 
 
 def _serving_config(args: argparse.Namespace) -> int:
-    text = models_config(common.model_names(args.models), args.base_path.rstrip("/"))
+    models = common.model_names(args.models)
+    stable = _versions("--stable", args.stable, models)
+    canary = _versions("--canary", args.canary, models)
+    for name, version in canary.items():
+        if name not in stable:
+            raise CliError(f"--canary {name}={version}: give {name}'s --stable version too "
+                           "(clients that name no label would get the canary)")
+        if version == stable[name]:
+            raise CliError(f"--canary {name}={version} is also its --stable version")
+    text = models_config(models, args.base_path.rstrip("/"), stable, canary)
     if args.output == "-":
         common.console.out(text, end="")
     else:
@@ -460,17 +480,50 @@ def _serving_config(args: argparse.Namespace) -> int:
     return 0
 
 
-def models_config(models: tuple[str, ...], base_path: str) -> str:
-    """TF Serving's ModelServerConfig text: one entry per model, polling BASE_PATH/<model>."""
+def _versions(flag: str, values: list[str], models: tuple[str, ...]) -> dict[str, int]:
+    """MODEL=VERSION flags -> {model: version}."""
+    versions: dict[str, int] = {}
+    for value in values:
+        name, _, version = value.partition("=")
+        if name not in models:
+            raise CliError(f"{flag} {value!r}: {name!r} is not one of {', '.join(models)}")
+        if not version.isdigit() or int(version) == 0:
+            raise CliError(f"{flag} {value!r}: expected MODEL=VERSION, a version directory "
+                           "number the Pusher wrote")
+        if name in versions:
+            raise CliError(f"{flag} gives {name} twice")
+        versions[name] = int(version)
+    return versions
+
+
+def models_config(models: tuple[str, ...], base_path: str, stable: dict[str, int] | None = None,
+                  canary: dict[str, int] | None = None) -> str:
+    """TF Serving's ModelServerConfig text: one entry per model, polling BASE_PATH/<model>.
+
+    A model in `stable` serves exactly its stable (and `canary`) version, under the version
+    labels `stable` (and `canary`); the others serve their latest version, as pushed.
+    """
     from google.protobuf import text_format
     from tensorflow_serving.config import model_server_config_pb2
 
+    stable, canary = stable or {}, canary or {}
     config = model_server_config_pb2.ModelServerConfig()
     for name in models:
         entry = config.model_config_list.config.add()
         entry.name, entry.base_path, entry.model_platform = name, f"{base_path}/{name}", \
             "tensorflow"
+        labels = {"stable": stable.get(name), "canary": canary.get(name)}
+        labels = {label: version for label, version in labels.items() if version}
+        if labels:
+            entry.model_version_policy.specific.versions.extend(sorted(set(labels.values())))
+            for label, version in labels.items():
+                entry.version_labels[label] = version
     header = ("# Written by `recsys serving-config` from the model catalogue "
               "(contract/catalogue.py);\n# TF Serving polls each base_path for the <version>/ "
               "directories the Pushers write.\n")
+    if stable:
+        header += ("# Pinned: " + ", ".join(
+            f"{name} stable={version}" + (f" canary={canary[name]}" if name in canary else "")
+            for name, version in stable.items()) + " (docs/deploy.md: canary, promote, "
+                                                   "rollback).\n")
     return header + text_format.MessageToString(config)

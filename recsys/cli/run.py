@@ -111,17 +111,21 @@ def print_summary(metadata_path: str) -> None:
     results = run_summary.model_results(nodes)
     if not results:
         return
-    rows = [(r.name, r.hit_rate, r.ndcg, r.popularity_hit_rate, r.rmse,
-             {True: "yes", False: "NO", None: ""}[r.blessed], r.pushed_to or "-")
-            for r in results]
+    verdict = {True: "yes", False: "NO", None: ""}
+    rows = [(r.name, r.hit_rate, r.ndcg, r.popularity_hit_rate, r.rmse, verdict[r.blessed],
+             verdict[r.serves], r.pushed_to or "-") for r in results]
     common.console.print()
     common.console.print(common.table(
-        ("model", "HR@10", "NDCG@10", "popular HR@10", "RMSE", "blessed", "pushed to"), rows))
+        ("model", "HR@10", "NDCG@10", "popular HR@10", "RMSE", "blessed", "serves",
+         "pushed to"), rows))
     for result in results:  # why a model was refused: the thresholds it failed
         if result.failed_checks:
             common.console.print(f"{result.name} not blessed: "
                                  f"{'; '.join(c.describe() for c in result.failed_checks)}",
                                  markup=False)
+        if result.serves is False:  # one line: why a blessed model was not pushed
+            common.console.print(f"{result.name}: not pushed, the infra check refused it: "
+                                 f"{result.infra_reason}", markup=False)
     evaluation = next((r.evaluation_uri for r in results if r.evaluation_uri), None)
     if evaluation:
         common.console.print(

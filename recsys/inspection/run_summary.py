@@ -12,7 +12,7 @@ from ml_metadata.proto import metadata_store_pb2
 
 from components import evaluation_results
 from components.movielens_example_gen import executor as example_gen
-from contract.keys import METRICS_FILE
+from contract.keys import INFRA_CHECKED, INFRA_REASON, METRICS_FILE
 
 Execution = metadata_store_pb2.Execution
 Event = metadata_store_pb2.Event
@@ -91,10 +91,19 @@ def pushed_destination(result: NodeResult) -> str | None:
 
 
 def blessed(result: NodeResult) -> bool | None:
-    """An Evaluator's verdict, or None for other nodes."""
+    """An Evaluator's or InfraCheck's verdict, or None for other nodes."""
     for artifact in result.outputs.get("blessing", []):
         return _custom(artifact, "blessed") == 1
     return None
+
+
+def infra_verdict(result: NodeResult | None) -> tuple[bool | None, str | None]:
+    """An InfraCheck's (blessed, reason); (None, None) when it did not run or wrote no verdict
+    (it checks only what the Evaluator blessed)."""
+    for artifact in (result.outputs.get("blessing", []) if result else []):
+        if _custom(artifact, INFRA_CHECKED) == 1:
+            return _custom(artifact, "blessed") == 1, _custom(artifact, INFRA_REASON)
+    return None, None
 
 
 def _custom(artifact: metadata_store_pb2.Artifact, key: str):
@@ -176,6 +185,9 @@ class ModelResult:
     pushed_to: str | None
     evaluation_uri: str | None
     failed_checks: tuple[evaluation_results.ThresholdCheck, ...] = ()  # why it was refused
+    # The infra check's verdict on a blessed model (None: not checked) and why, in one line.
+    serves: bool | None = None
+    infra_reason: str | None = None
 
 
 def model_results(results: list[NodeResult]) -> list[ModelResult]:
@@ -189,6 +201,7 @@ def model_results(results: list[NodeResult]) -> list[ModelResult]:
         metrics = evaluation_metrics(result)
         pusher = by_node.get(f"Pusher.{name}")
         verdict = blessed(result)
+        serves, reason = infra_verdict(by_node.get(f"InfraCheck.{name}"))
         rows.append(ModelResult(
             name=name, hit_rate=metrics.get("hit_rate_at_10"), ndcg=metrics.get("ndcg_at_10"),
             popularity_hit_rate=metrics.get("popularity_hit_rate_at_10"),
@@ -196,7 +209,8 @@ def model_results(results: list[NodeResult]) -> list[ModelResult]:
             pushed_to=pusher and pushed_destination(pusher),
             evaluation_uri=evaluation_uri(result),
             failed_checks=tuple(c for c in gate_checks(result) if not c.passed)
-            if verdict is False else ()))
+            if verdict is False else (),
+            serves=serves, infra_reason=reason))
     return rows
 
 

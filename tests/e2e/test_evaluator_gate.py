@@ -54,7 +54,7 @@ def runs(tmp_path_factory, gcs_emulator):
                   "--push-to", "gs://models/prod")
     return {"good": good, "degraded": degraded, "again": again, "pushed": pushed,
             "unchanged": before == after, "to_gcs": to_gcs, "bucket": bucket,
-            "degraded_report": degraded_report}
+            "degraded_report": degraded_report, "data_dir": data_dir, "output_dir": output_dir}
 
 
 def test_a_good_model_beats_popularity_and_is_blessed_and_pushed(runs):
@@ -92,6 +92,7 @@ def test_push_to_gcs_reuses_the_blessed_model_and_writes_tf_serving_layout(runs)
     assert f"prod/retrieval/{version}/saved_model.pb" in names
     assert f"prod/retrieval/{version}/assets.extra/item_embeddings.npz" in names
     assert all(name.startswith(f"prod/retrieval/{version}/") for name in names)
+    assert f"prod/retrieval/{version}/assets.extra/tf_serving_warmup_requests" in names
 
 
 def _one_user_data(directory: Path) -> Path:
@@ -167,3 +168,19 @@ def test_the_report_says_why_the_degraded_model_was_refused(runs):
         assert float(hit_rates[2]) > float(hit_rates[1])  # the good model it did not replace
     finally:
         browser.quit()
+
+
+def test_a_model_the_infra_check_refuses_is_not_pushed_and_the_run_says_why(runs, capsys):
+    """The same blessed model under an impossible latency budget: the infra check (served in a
+    fresh process) refuses it, the Pusher pushes nothing, and the summary says why."""
+    versions = sorted(p.name for p in runs["pushed"].iterdir())
+    capsys.readouterr()
+    refused = _run(runs["data_dir"], runs["output_dir"], "--hparam", "retrieval.epochs=31",
+                   "--latency-budget-ms", "0.000001")
+    assert run_summary.blessed(refused["Evaluator.retrieval"]) is True
+    serves, reason = run_summary.infra_verdict(refused["InfraCheck.retrieval"])
+    assert serves is False and "over the budget of 1e-06 ms" in reason
+    assert run_summary.pushed_destination(refused["Pusher.retrieval"]) is None
+    assert sorted(p.name for p in runs["pushed"].iterdir()) == versions
+    lines = [line for line in capsys.readouterr().out.splitlines() if "not pushed" in line]
+    assert lines == [f"retrieval: not pushed, the infra check refused it: {reason}"]

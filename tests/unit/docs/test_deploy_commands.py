@@ -14,12 +14,14 @@ from recsys import cli
 from recsys.cli import deploy
 
 DOC = Path(__file__).resolve().parents[3] / "docs" / "deploy.md"
-# The values section 0 of the document exports, for commands that use them.
+# The values the document exports (section 0, and the versions of section 7), for commands
+# that use them.
 ENVIRONMENT = {
     "PROJECT": "my-project", "REGION": "us-central1", "BUCKET": "my-project-recsys",
     "IMAGE": "us-central1-docker.pkg.dev/my-project/recsys/pipeline:abc1234",
     "PIPELINES_SA": "recsys-pipelines@my-project.iam.gserviceaccount.com",
     "TENSORBOARD": "projects/my-project/locations/us-central1/tensorboards/42",
+    "STABLE": "1796063863", "CANARY": "1796150263",
 }
 
 

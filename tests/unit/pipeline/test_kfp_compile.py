@@ -9,6 +9,7 @@ from tensorflow_model_analysis.proto import config_pb2 as tfma
 
 from components.gcs_pusher import executor as pusher
 from contract.catalogue import MODEL_NAMES
+from contract.gates import DEFAULT_LATENCY_BUDGET_MS
 from recsys import cli
 from tests.fixtures import kfp_job
 
@@ -20,7 +21,8 @@ BEAM_STEPS = {"MovieLensExampleGen", "StatisticsGen", "Transform", "Evaluator.mf
 
 def _steps(models) -> set[str]:
     per_model = {f"{step}.{m}" for m in models
-                 for step in ("Trainer", "Evaluator", "Pusher", "ExperimentMetrics")}
+                 for step in ("Trainer", "Evaluator", "InfraCheck", "Pusher",
+                              "ExperimentMetrics")}
     return SHARED_STEPS | per_model
 
 
@@ -73,6 +75,25 @@ def test_dataflow_beam_args_reach_beam_steps(dataflow_job, target):
             assert expected in args, (step, expected)
 
 
+def test_the_infra_check_gates_every_push(dataflow_job):
+    """Each Pusher takes its model's InfraBlessing; each InfraCheck the Evaluator's blessing,
+    and runs the infra check's executor with its latency budget."""
+    spec = dataflow_job["pipelineSpec"]
+    tasks = spec["root"]["dag"]["tasks"]
+    for name in MODEL_NAMES:
+        pusher = tasks[f"Pusher.{name}"]["inputs"]["artifacts"]
+        assert pusher["infra_blessing"]["taskOutputArtifact"] == {
+            "producerTask": f"InfraCheck.{name}", "outputArtifactKey": "blessing"}
+        check = tasks[f"InfraCheck.{name}"]
+        assert check["inputs"]["artifacts"]["model_blessing"]["taskOutputArtifact"][
+            "producerTask"] == f"Evaluator.{name}"
+        args = _executor_args(dataflow_job, f"InfraCheck.{name}")
+        assert args[args.index("--executor_class_path") + 1] == (
+            "components.infra_check.executor.Executor")
+        budget = kfp_job.exec_properties(dataflow_job, f"InfraCheck.{name}")["latency_budget_ms"]
+        assert budget == DEFAULT_LATENCY_BUDGET_MS
+
+
 def test_inputs_and_push_destinations(dataflow_job, target):
     assert kfp_job.exec_properties(dataflow_job, "MovieLensExampleGen")["input_base"] == (
         target.data)
@@ -83,9 +104,11 @@ def test_inputs_and_push_destinations(dataflow_job, target):
 
 def test_direct_runner_and_model_subset(tmp_path, target):
     path = tmp_path / "direct.json"
-    assert cli.main(target.compile_args(path, "--models", "mf,retrieval")) == 0
+    assert cli.main(target.compile_args(path, "--models", "mf,retrieval",
+                                        "--latency-budget-ms", "25")) == 0
     job = json.loads(path.read_text())
     assert _component_tasks(job) == _steps(("mf", "retrieval"))
+    assert kfp_job.exec_properties(job, "InfraCheck.mf")["latency_budget_ms"] == 25.0
     args = _executor_args(job, "Transform")
     assert "--direct_running_mode=multi_processing" in args
     assert not any(a.startswith("--runner=") for a in args)
@@ -98,6 +121,7 @@ def test_direct_runner_and_model_subset(tmp_path, target):
     ({"--models": "mf,nope"}, "--models: unknown model 'nope'"),
     ({"--beam-runner": "dataflow"}, "--temp-location (needed by --beam-runner dataflow)"),
     ({"--temp-location": "gs://b/tmp"}, "--temp-location only applies"),
+    ({"--latency-budget-ms": "0"}, "--latency-budget-ms must be positive, got 0.0"),
 ])
 def test_bad_arguments_are_one_line_errors(tmp_path, capsys, target, change, message):
     args = target.compile_args(tmp_path / "never.json")
