@@ -1,6 +1,7 @@
 """The DAG, and nothing else: ExampleGen -> StatisticsGen -> ImportSchemaGen (curated schema) ->
 ExampleValidator -> DataValidationGate (anomalies, drift) -> Transform -> (Trainer -> Evaluator ->
-Pusher) for each model."""
+Pusher -> BatchRecommender) for each model; the last blessed model of each name is both the
+Evaluator's baseline and, with warm start, the Trainer's base model."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import tensorflow_model_analysis as tfma
 from tfx import v1 as tfx
 
 from components import tfma_metrics
+from components.batch_recommender.component import BatchRecommender
 from components.data_gate.component import validation_nodes
 from components.gcs_pusher.component import GcsPusher
 from components.movielens_example_gen.component import MovieLensExampleGen
@@ -27,12 +29,14 @@ def create_pipeline(
         input_base=settings.data_dir, protocol=settings.protocol, seed=settings.seed,
         train_file=settings.train_file, eval_file=settings.eval_file,
         quarantine_bad_rows=settings.quarantine_bad_rows,
-        max_bad_row_fraction=settings.max_bad_row_fraction)
+        max_bad_row_fraction=settings.max_bad_row_fraction,
+        window=settings.window, span=settings.span)
     statistics = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
-    # Curated schema, ExampleValidator and a gate that stops the run on anomalies or drift.
+    # Curated schema, ExampleValidator and a gate that stops the run on anomalies or drift
+    # (for spans: the latest span's drift, and spans of the window it never accepted).
     validation, schema, gate = validation_nodes(
         statistics.outputs["statistics"], settings.schema_file, settings.drift_threshold,
-        stock_resolver=settings.orchestrator == "vertex")
+        stock_resolver=settings.orchestrator == "vertex", examples=example_gen.outputs["examples"])
     # Vocabularies and statistics over all training data (validation counts as seen data).
     transform = tfx.components.Transform(
         examples=example_gen.outputs["examples"], schema=schema.outputs["schema"],
@@ -55,15 +59,27 @@ def create_pipeline(
 
 
 def _model_branch(name, settings, transform, example_gen) -> list:
-    """Trainer -> Evaluator -> Pusher for one model, each node suffixed with the model name."""
+    """Trainer -> Evaluator -> Pusher (-> BatchRecommender) for one model, each node suffixed
+    with the model name."""
     custom_config = {keys.MODEL_NAME_KEY: name, keys.HPARAMS_KEY: settings.hparams.get(name, {}),
                      keys.CODE_VERSION_KEY: configs.code_version(configs.TRAINER_CODE)}
     trainer_class = tfx.components.Trainer
     if settings.vertex_training is not None:  # one Vertex AI training job (multi-worker)
         trainer_class = tfx.extensions.google_cloud_ai_platform.Trainer
         custom_config.update(settings.vertex_training.trainer_custom_config(name))
+    trainer_id = f"Trainer.{name}"
+    # The latest model of the same name that its Evaluator blessed: the Evaluator's baseline
+    # and, with warm start, the Trainer's base model (one resolver node for both).
+    latest_blessed = tfx.dsl.Resolver(
+        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model,
+                              producer_component_id=trainer_id),
+        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing,
+                                       producer_component_id=f"Evaluator.{name}"),
+    ).with_id(f"LatestBlessedModel.{name}")
     trainer = trainer_class(
         run_fn=configs.RUN_FN,
+        base_model=latest_blessed.outputs["model"] if settings.warm_start else None,
         examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
         schema=transform.outputs["post_transform_schema"],
@@ -71,19 +87,11 @@ def _model_branch(name, settings, transform, example_gen) -> list:
         # The test split for the Trainer's own report, the validation split for its curves.
         eval_args=tfx.proto.EvalArgs(splits=[splits.EVAL, splits.VALIDATION]),
         custom_config=custom_config,
-    ).with_id(f"Trainer.{name}")
-    # The baseline: the latest model of the same name that its Evaluator blessed.
-    baseline = tfx.dsl.Resolver(
-        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
-        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model,
-                              producer_component_id=trainer.id),
-        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing,
-                                       producer_component_id=f"Evaluator.{name}"),
-    ).with_id(f"LatestBlessedModel.{name}")
+    ).with_id(trainer_id)
     evaluator = tfx.components.Evaluator(
         examples=example_gen.outputs["examples"],
         model=trainer.outputs["model"],
-        baseline_model=baseline.outputs["model"],
+        baseline_model=latest_blessed.outputs["model"],
         eval_config=_eval_config(name, settings.gates[name]),
     ).with_id(f"Evaluator.{name}")
     pusher = GcsPusher(
@@ -91,7 +99,14 @@ def _model_branch(name, settings, transform, example_gen) -> list:
         model_blessing=evaluator.outputs["blessing"],
         destination=os.path.join(settings.serving_dir, name),  # gs://BUCKET/PREFIX or local
     ).with_id(f"Pusher.{name}")
-    return [trainer, baseline, evaluator, pusher]
+    branch = [latest_blessed, trainer, evaluator, pusher]
+    if settings.recommendations_dir:
+        branch.append(BatchRecommender(
+            pushed_model=pusher.outputs["pushed_model"],
+            examples=example_gen.outputs["examples"],
+            destination=os.path.join(settings.recommendations_dir, name),
+        ).with_id(f"BatchRecommender.{name}"))
+    return branch
 
 
 def _eval_config(name: str, gate: Gate) -> tfma.EvalConfig:

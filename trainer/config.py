@@ -44,9 +44,13 @@ class TrainingConfig:
     lr_schedule: str = "constant"
     epochs: int = 5
     batch_size: int = 1024
+    # Warm-started from the last blessed model (trainer/warm_start.py), a model trains this
+    # share of `epochs` (at least one); docs/benchmarks.md measures what that costs.
+    warm_start_fraction: float = 0.25
 
     def __post_init__(self) -> None:
         _check(self.optimizer in OPTIMIZERS, f"optimizer must be one of {OPTIMIZERS}")
+        _check(0 < self.warm_start_fraction <= 1, "warm_start_fraction must be in (0, 1]")
         _check(self.lr_schedule in LR_SCHEDULES, f"lr_schedule must be one of {LR_SCHEDULES}")
         _check(self.learning_rate > 0, "learning_rate must be > 0")
         _check(self.epochs > 0 and self.batch_size > 0, "epochs and batch_size must be > 0")

@@ -13,18 +13,19 @@ import json
 import os
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
+from absl import logging
 from tfx import v1 as tfx
 
 from contract import catalogue, splits, topk_metrics
 from contract import features as F
 from contract.keys import DISTRIBUTION_ENV, HPARAMS_KEY, METRICS_FILE, MODEL_NAME_KEY, TOP_K
-from trainer import data, evaluation, tflite
+from trainer import data, evaluation, tflite, warm_start
 from trainer.config import TrainingConfig, config_with_overrides
 from trainer.export import ServingModule, export
 from trainer.models.base import RecommenderModel
@@ -51,6 +52,8 @@ class TrainedModel:
     metrics: dict[str, Any]
     curves: dict[str, list[float]]
     train_seconds: float
+    config: TrainingConfig  # as trained (a warm start trains fewer epochs)
+    warm_start: dict[str, Any] | None = None  # warm_start.Report and epochs; None: cold
 
 
 def make_strategy(kind: str | None = None) -> tf.distribute.Strategy:
@@ -68,6 +71,8 @@ def make_strategy(kind: str | None = None) -> tf.distribute.Strategy:
 def run_fn(fn_args: tfx.components.FnArgs) -> None:
     """Train, evaluate on the eval split (protocol metrics), export the SavedModel.
 
+    With a base model (the pipeline wires the last blessed model of this name when warm start
+    is on) the model starts from its weights (trainer/warm_start.py).
     Models whose catalogue entry asks for it also get an on-device TFLite top-K under the
     SavedModel's `extra/` folder (see trainer.tflite), so the Pusher pushes both together.
     With several workers, only the chief's metrics and model are kept (see `output_dirs`).
@@ -77,13 +82,15 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     config = config_with_overrides(name, fn_args.custom_config.get(HPARAMS_KEY) or {})
     tft_output = tft.TFTransformOutput(fn_args.transform_output)
     trained = train_and_evaluate(
-        name, config, SplitFiles.of(fn_args), fn_args.data_accessor, tft_output, strategy)
+        name, config, SplitFiles.of(fn_args), fn_args.data_accessor, tft_output, strategy,
+        base_model=fn_args.base_model)
     tables = trained.tables
     with output_dirs(strategy, fn_args.model_run_dir, fn_args.serving_model_dir) as (
             run_dir, serving_dir):
         _write_json(os.path.join(run_dir, METRICS_FILE), {
-            "model": name, "config": dataclasses.asdict(config), "eval": trained.metrics,
-            "train_seconds": round(trained.train_seconds, 2), "training_curves": trained.curves})
+            "model": name, "config": dataclasses.asdict(trained.config),
+            "eval": trained.metrics, "train_seconds": round(trained.train_seconds, 2),
+            "training_curves": trained.curves, "warm_start": trained.warm_start})
         export(ServingModule(trained.model, tft_output, tables.catalogue, tables.users, TOP_K,
                              tables.seen), serving_dir)
         if catalogue.entry(name).tflite:
@@ -139,9 +146,12 @@ def train_and_evaluate(
     data_accessor: tfx.components.DataAccessor,
     tft_output: tft.TFTransformOutput,
     strategy: tf.distribute.Strategy,
+    base_model: str | None = None,
 ) -> TrainedModel:
     """Builds model `name`, fits it on the train files (its curves on the validation files),
-    evaluates it on the eval files."""
+    evaluates it on the eval files. With `base_model` (a SavedModel of the same model) it
+    starts from that model's weights and trains `warm_start_fraction` of the epochs; a base
+    of other hyper-parameters is left aside (trained from scratch, with a warning)."""
 
     def batches(patterns: list[str], batch_size: int = SCAN_BATCH, shuffle: bool = False):
         return data.dataset(patterns, data_accessor, tft_output, batch_size, shuffle=shuffle)
@@ -151,13 +161,37 @@ def train_and_evaluate(
     vocab = data.vocab_sizes(tft_output)
     validation = batches(files.validation) if files.validation else None
     tables = data.training_tables(batches(files.train), vocab, validation)
+    base = _base(base_model, name, config)
+    reports: list[warm_start.Report] = []
+    initialize = None
+    if base is not None:
+        config = warm_start.warm_config(config)
+        vocabularies = {vocabulary: tft_output.vocabulary_by_name(vocabulary)
+                        for vocabulary in warm_start.VOCABULARIES}
+
+        def initialize(model: RecommenderModel) -> None:
+            warm_start.build(model, vocab)
+            reports.append(warm_start.copy_weights(base, model, vocabularies))
+
     started = time.monotonic()
     model, curves = fit(name, vocab, config, tables,
                         batches(files.train, config.batch_size, shuffle=True), strategy,
-                        validation)
+                        validation, initialize)
     train_seconds = time.monotonic() - started
     metrics = evaluate(model, tables, batches(files.eval))
-    return TrainedModel(model, tables, metrics, curves, train_seconds)
+    report = {**reports[0].as_json(), "epochs": config.epochs} if reports else None
+    return TrainedModel(model, tables, metrics, curves, train_seconds, config, report)
+
+
+def _base(path: str | None, name: str, config: TrainingConfig) -> warm_start.BaseModel | None:
+    """The base model to start from, None without one or when it does not fit `config`."""
+    if not path:
+        return None
+    try:
+        return warm_start.load_base(path, name, config)
+    except warm_start.IncompatibleBase as error:
+        logging.warning("warm start: %s; training %s from scratch", error, name)
+        return None
 
 
 def fit(
@@ -168,8 +202,10 @@ def fit(
     train_batches: tf.data.Dataset,
     strategy: tf.distribute.Strategy | None = None,
     validation_batches: tf.data.Dataset | None = None,
+    initialize: Callable[[RecommenderModel], None] | None = None,
 ) -> tuple[RecommenderModel, dict[str, list[float]]]:
-    """Builds and compiles model `name` in `strategy`'s scope, fits it for `config.epochs`.
+    """Builds and compiles model `name` in `strategy`'s scope (then `initialize`s it there,
+    e.g. a warm start), fits it for `config.epochs`.
 
     `train_batches` hold global batches ({name: [B, ...]}, B = config.batch_size): under a
     multi-worker strategy every worker passes the same ones and trains on its share of each
@@ -179,6 +215,8 @@ def fit(
     strategy = strategy or tf.distribute.get_strategy()
     with strategy.scope():
         model = build_model(name, vocab, config, tables.catalogue, tables.movie_counts)
+        if initialize is not None:
+            initialize(model)
     validation = None if validation_batches is None else data.shard_by_data(validation_batches)
     history = model.fit(data.shard_by_data(train_batches), epochs=config.epochs, verbose=2,
                         validation_data=validation)
@@ -207,6 +245,8 @@ def evaluate(
     if model.kind == catalogue.Kind.RATING:
         predictions = model.predict_rating(eval_features)
         metrics["rmse"] = topk_metrics.rmse(predictions, eval_features[F.RATING])
+        metrics["rmse_standard_error"] = topk_metrics.rmse_standard_error(
+            predictions, eval_features[F.RATING])
     metrics["eval_examples"] = int(len(user_index))
     for side, eval_ids in (("user", user_index), ("movie", movie_index)):
         cold = _training_count(train_counts[side], eval_ids) < COLD_THRESHOLD

@@ -33,7 +33,7 @@ from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
 
-from components.movielens_example_gen import formats
+from components.movielens_example_gen import formats, spans
 from contract import features as F
 from contract import splits
 
@@ -44,6 +44,10 @@ TRAIN_FILE_KEY = "train_file"
 EVAL_FILE_KEY = "eval_file"
 QUARANTINE_KEY = "quarantine_bad_rows"
 MAX_BAD_ROW_FRACTION_KEY = "max_bad_row_fraction"
+# Spans (spans.py): how many spans back from the one TFX's driver resolved (None: a plain
+# MovieLens directory); the window's span numbers are recorded on the Examples artifact.
+WINDOW_KEY = "window"
+WINDOW_SPANS_PROPERTY = "window_spans"
 DEFAULT_MAX_BAD_ROW_FRACTION = 0.01
 # Quarantine output, inside the Examples artifact so it lives and dies with the examples it
 # explains (StatisticsGen, Transform and Evaluator only read the Split-* directories).
@@ -56,6 +60,9 @@ _REJECTED = "rejected"
 # A packed rating event: rating, timestamp, line number, index of its source; then the movie id.
 _PACKED_EVENT = struct.Struct("<dqqI")
 PART_BYTES = 8 << 20  # ratings files are read in parts of about this size, in parallel
+# Spans' line numbers are offset by this much per span after the read, so that an event's
+# ordering and seeded draws (contract/splits.py) are keyed by a number unique in the window.
+SPAN_LINE_STRIDE = 1 << 40
 
 
 class Executor(BaseExampleGenExecutor):
@@ -65,6 +72,7 @@ class Executor(BaseExampleGenExecutor):
         raise NotImplementedError("MovieLens splits per user; see GenerateExamplesByBeam")
 
     def Do(self, input_dict, output_dict, exec_properties: dict[str, Any]) -> None:
+        self._window_spans: tuple[int, ...] | None = None  # set by GenerateExamplesByBeam
         props = dict(exec_properties)
         quarantine_dir = None
         if props.get(QUARANTINE_KEY):
@@ -74,6 +82,10 @@ class Executor(BaseExampleGenExecutor):
             props[_QUARANTINE_DIR_KEY] = quarantine_dir
         self._log_startup(input_dict, output_dict, props)
         self._write_examples(output_dict[standard_component_specs.EXAMPLES_KEY], props)
+        if self._window_spans is not None:  # which spans this run read, for ML Metadata
+            artifact_utils.get_single_instance(
+                output_dict[standard_component_specs.EXAMPLES_KEY]).set_string_custom_property(
+                    WINDOW_SPANS_PROPERTY, ",".join(map(str, self._window_spans)))
         if quarantine_dir:
             # Raising here fails the execution, so the examples are never published in MLMD
             # and nothing downstream reads them.
@@ -92,10 +104,13 @@ class Executor(BaseExampleGenExecutor):
         proto_utils.json_to_proto(
             exec_properties[standard_component_specs.OUTPUT_CONFIG_KEY], output_config)
         examples = artifact_utils.get_single_instance(artifacts)
-        examples.split_names = artifact_utils.encode_split_names(
-            example_gen_utils.generate_output_split_names(input_config, output_config))
+        split_names = example_gen_utils.generate_output_split_names(input_config, output_config)
         with self._make_beam_pipeline() as pipeline:
-            for split, records in self.GenerateExamplesByBeam(pipeline, exec_properties).items():
+            outputs = self.GenerateExamplesByBeam(pipeline, exec_properties)
+            # Spans add NEW_SPAN (the latest span's events) to the configured splits.
+            examples.split_names = artifact_utils.encode_split_names(
+                [*split_names, *(split for split in outputs if split not in split_names)])
+            for split, records in outputs.items():
                 path = os.path.join(artifact_utils.get_split_uri(artifacts, split),
                                     write_split.DEFAULT_FILE_NAME)
                 _ = records | f"WriteSplit[{split}]" >> beam.io.WriteToTFRecord(
@@ -113,10 +128,25 @@ class Executor(BaseExampleGenExecutor):
         quarantine_dir = exec_properties.get(_QUARANTINE_DIR_KEY)
         # A list collects bad metadata rows in quarantine mode; None makes them errors.
         rejects: list[formats.InputDataError] | None = [] if quarantine_dir else None
-        layout = formats.detect_layout(data_dir)
-        movies = formats.read_movies(data_dir, layout, rejects)
-        users = formats.read_users(data_dir, layout, rejects)
-        sources = _rating_sources(data_dir, layout, protocol, exec_properties)
+        window = exec_properties.get(WINDOW_KEY)
+        if window is None:
+            layout = formats.detect_layout(data_dir)
+            movies = formats.read_movies(data_dir, layout, rejects)
+            users = formats.read_users(data_dir, layout, rejects)
+            sources = _rating_sources(data_dir, layout, protocol, exec_properties)
+            metadata_rows = len(movies) + len(users or {})
+        else:
+            read_spans = spans.read_window(
+                data_dir, exec_properties[example_gen_utils.SPAN_PROPERTY_NAME], window, rejects)
+            self._window_spans = tuple(span.number for span in read_spans.spans)
+            layout, movies, users = read_spans.layout, read_spans.movies, read_spans.users
+            sources = [(path, None) for path in read_spans.ratings_paths()]
+            metadata_rows = read_spans.metadata_rows
+        # Spans: a line number unique in the window, and the latest span's events duplicated
+        # into NEW_SPAN (its statistics are what the data gate checks for drift).
+        line_offsets = [SPAN_LINE_STRIDE * i if window is not None else 0
+                        for i in range(len(sources))]
+        new_span_sources = frozenset(sources[-1][:1]) if window is not None else frozenset()
         read = (
             pipeline
             | "ListRatingParts" >> beam.Create(
@@ -127,21 +157,21 @@ class Executor(BaseExampleGenExecutor):
             ).with_outputs(_REJECTED, main="events")
         )
         if quarantine_dir:
-            _write_quarantine(pipeline, read, rejects, quarantine_dir,
-                              metadata_rows=len(movies) + len(users or {}))
+            _write_quarantine(pipeline, read, rejects, quarantine_dir, metadata_rows)
         examples = (
             read.events
             | "PackEvents" >> beam.Map(pack_event, [path for path, _ in sources])
             | "GroupByUser" >> beam.GroupByKey()
             | "BuildExamples" >> beam.FlatMap(
                 _packed_user_examples, sources, protocol, exec_properties[HISTORY_LENGTH_KEY],
-                exec_properties[SEED_KEY], movies, users)
+                exec_properties[SEED_KEY], movies, users, line_offsets=line_offsets,
+                new_span_sources=new_span_sources)
         )
+        names = (*splits.SPLITS, splits.NEW_SPAN) if window is not None else splits.SPLITS
         parts = examples | "Split" >> beam.Partition(
-            lambda split_and_example, _: splits.SPLITS.index(split_and_example[0]),
-            len(splits.SPLITS))
+            lambda split_and_example, _: names.index(split_and_example[0]), len(names))
         return {split: part | f"{split.capitalize()}Payload" >> beam.Values()
-                for split, part in zip(splits.SPLITS, parts, strict=True)}
+                for split, part in zip(names, parts, strict=True)}
 
 
 def _max_fraction(props: dict[str, Any]) -> float:
@@ -317,12 +347,15 @@ def pack_event(
 
 
 def unpack_event(
-    user_id: str, packed: bytes, sources: list[tuple[str, str | None]]
+    user_id: str, packed: bytes, sources: list[tuple[str, str | None]],
+    line_offsets: list[int] | None = None,
 ) -> tuple[formats.Rating, str | None]:
-    """The (Rating, fixed split) that pack_event packed; `sources` as given to the reader."""
+    """The (Rating, fixed split) that pack_event packed; `sources` as given to the reader,
+    `line_offsets` added to the line numbers of each source's events (default none)."""
     stars, timestamp, line_number, source = _PACKED_EVENT.unpack_from(packed)
     path, fixed_split = sources[source]
     movie_id = packed[_PACKED_EVENT.size:].decode()
+    line_number += line_offsets[source] if line_offsets else 0
     return formats.Rating(user_id, movie_id, stars, timestamp, path, line_number), fixed_split
 
 
@@ -330,11 +363,14 @@ def _packed_user_examples(
     user_and_packed: tuple[str, Iterable[bytes]],
     sources: list[tuple[str, str | None]],
     *args: Any,
+    line_offsets: list[int] | None = None,
+    **kwargs: Any,
 ) -> Iterator[tuple[str, bytes]]:
-    """_user_examples of one user's packed events; `args` as _user_examples takes them."""
+    """_user_examples of one user's packed events; `args` and `kwargs` as _user_examples
+    takes them, `line_offsets` as unpack_event does."""
     user_id, packed = user_and_packed
-    events = [unpack_event(user_id, event, sources) for event in packed]
-    return _user_examples((user_id, events), *args)
+    events = [unpack_event(user_id, event, sources, line_offsets) for event in packed]
+    return _user_examples((user_id, events), *args, **kwargs)
 
 
 def _user_examples(
@@ -344,8 +380,10 @@ def _user_examples(
     seed: int,
     movies: dict[str, formats.Movie],
     users: dict[str, formats.User] | None,
+    new_span_sources: frozenset[str] = frozenset(),
 ) -> Iterator[tuple[str, bytes]]:
-    """(split, serialized tf.Example) for each event of one user.
+    """(split, serialized tf.Example) for each event of one user; an event read from one of
+    `new_span_sources` is also yielded as (NEW_SPAN, the same example).
 
     The history of an event holds the user's earlier training and validation events only, so
     no eval movie ever leaks into a model's input.
@@ -354,8 +392,11 @@ def _user_examples(
     user = users[user_id] if users is not None else None
     history: list[str] = []
     for rating, split in assign_splits(list(events), protocol, seed):
-        yield split, serialized_example(rating, movies[rating.movie_id], user,
-                                        history[-history_length:])
+        example = serialized_example(rating, movies[rating.movie_id], user,
+                                     history[-history_length:])
+        yield split, example
+        if rating.source in new_span_sources:
+            yield splits.NEW_SPAN, example
         if split != splits.EVAL:
             history.append(rating.movie_id)
 
