@@ -120,24 +120,23 @@ def recommendation_pipeline(pipeline: beam.Pipeline, model_path: str, patterns: 
             compression_type=beam.io.filesystem.CompressionTypes.GZIP)
         | "UserAndMovie" >> beam.Map(user_and_movie)
     )
+    users = events | "GroupByUser" >> beam.GroupByKey()
+    movies = events | "Movies" >> beam.Values() | "DistinctMovies" >> beam.Distinct()
+    _write_calls(users, "Recommend", Recommend(model_path),
+                 os.path.join(target, USERS_PREFIX), USERS_SCHEMA)
+    _write_calls(movies, "SimilarItems", SimilarItems(model_path),
+                 os.path.join(target, SIMILAR_PREFIX), SIMILAR_SCHEMA)
+
+
+def _write_calls(items: beam.PCollection, label: str, call: beam.DoFn, prefix: str,
+                 schema: pa.Schema) -> None:
+    """`items` in batches through `call`, its rows written as Parquet shards `prefix-*`."""
     _ = (
-        events
-        | "GroupByUser" >> beam.GroupByKey()
-        | "BatchUsers" >> beam.BatchElements(min_batch_size=BATCH_SIZE,
-                                             max_batch_size=BATCH_SIZE)
-        | "Recommend" >> beam.ParDo(Recommend(model_path))
-        | "WriteUsers" >> beam.io.WriteToParquet(
-            os.path.join(target, USERS_PREFIX), USERS_SCHEMA, file_name_suffix=".parquet")
-    )
-    _ = (
-        events
-        | "Movies" >> beam.Values()
-        | "DistinctMovies" >> beam.Distinct()
-        | "BatchMovies" >> beam.BatchElements(min_batch_size=BATCH_SIZE,
-                                              max_batch_size=BATCH_SIZE)
-        | "SimilarItems" >> beam.ParDo(SimilarItems(model_path))
-        | "WriteSimilar" >> beam.io.WriteToParquet(
-            os.path.join(target, SIMILAR_PREFIX), SIMILAR_SCHEMA, file_name_suffix=".parquet")
+        items
+        | f"Batch{label}" >> beam.BatchElements(min_batch_size=BATCH_SIZE,
+                                                max_batch_size=BATCH_SIZE)
+        | label >> beam.ParDo(call)
+        | f"Write{label}" >> beam.io.WriteToParquet(prefix, schema, file_name_suffix=".parquet")
     )
 
 

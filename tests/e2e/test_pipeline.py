@@ -17,16 +17,18 @@ pytestmark = pytest.mark.e2e
 
 NODES = {"MovieLensExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator",
          "PreviousStatistics", "DataValidationGate", "Transform"} | {
-    f"{kind}.{model}" for kind in ("Trainer", "LatestBlessedModel", "Evaluator", "Pusher")
+    f"{kind}.{model}" for kind in ("Trainer", "LatestBlessedModel", "Evaluator", "Pusher",
+                                   "BatchRecommender")
     for model in MODELS}
 
 
 # Nodes that run again on an identical re-run: resolvers are never cached; the data gate's
 # baseline is the statistics it accepted last, a new artifact each run; the Evaluators now have
 # a baseline (the blessed model of the first run: the same model) and the Pushers a new
-# blessing, but push nothing new.
+# blessing, but push nothing new; the BatchRecommenders find that version's recommendations.
 RERUN = {"PreviousStatistics", "DataValidationGate"} | {
-    f"{kind}.{model}" for kind in ("LatestBlessedModel", "Evaluator", "Pusher")
+    f"{kind}.{model}" for kind in ("LatestBlessedModel", "Evaluator", "Pusher",
+                                   "BatchRecommender")
     for model in MODELS}
 
 

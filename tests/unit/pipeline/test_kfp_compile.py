@@ -12,11 +12,13 @@ from recsys import cli
 KFP_COMMAND = ["python", "-m", "tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor"]
 SHARED_STEPS = {"MovieLensExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator",
                 "DataValidationGate", "Transform"}
-BEAM_STEPS = {"MovieLensExampleGen", "StatisticsGen", "Transform", "Evaluator.mf"}
+BEAM_STEPS = {"MovieLensExampleGen", "StatisticsGen", "Transform", "Evaluator.mf",
+              "BatchRecommender.mf"}
 
 
 def _steps(models) -> set[str]:
-    per_model = {f"{step}.{m}" for m in models for step in ("Trainer", "Evaluator", "Pusher")}
+    per_model = {f"{step}.{m}" for m in models
+                 for step in ("Trainer", "Evaluator", "Pusher", "BatchRecommender")}
     return SHARED_STEPS | per_model
 
 
@@ -74,6 +76,7 @@ def test_inputs_and_push_destinations(dataflow_job, target):
     assert target.data in tasks
     for name in MODEL_NAMES:
         assert f"{target.serving}/{name}" in tasks  # where k8s_serving's models.config looks
+        assert f"{target.root}/recommendations/{name}" in tasks  # batch recommendations
 
 
 def test_direct_runner_and_model_subset(tmp_path, target):
@@ -114,3 +117,17 @@ def test_example_gen_runs_the_file_fingerprinting_driver_before_the_cache_check(
     hook = spec["deploymentSpec"]["executors"][label]["container"]["lifecycle"]["preCacheCheck"]
     assert "tfx.orchestration.kubeflow.v2.file_based_example_gen.driver" in " ".join(
         hook["command"])
+
+
+def test_spans_window_and_warm_start_compile(tmp_path, target):
+    path = tmp_path / "spans.json"
+    assert cli.main(target.compile_args(path, "--models", "retrieval", "--window", "3")) == 0
+    job = json.loads(path.read_text())
+    tasks = job["pipelineSpec"]["root"]["dag"]["tasks"]
+    example_gen = tasks["MovieLensExampleGen"]["inputs"]["parameters"]
+    assert example_gen["window"]["runtimeValue"]["constantValue"]["intValue"] == "3"
+    assert "span-{SPAN}/_SUCCESS" in json.dumps(example_gen["input_config"])
+    # Warm start: the Trainer's base model is the Evaluator's baseline resolver's output.
+    base = tasks["Trainer.retrieval"]["inputs"]["artifacts"]["base_model"]
+    baseline = tasks["Evaluator.retrieval"]["inputs"]["artifacts"]["baseline_model"]
+    assert base["taskOutputArtifact"] == baseline["taskOutputArtifact"]
