@@ -150,6 +150,9 @@ class HybridConfig(TwoTowerConfig):
     temperature: float = 0.2
     epochs: int = 10
     id_dropout: float = 0.1
+    # Warm after ML-100K's 4th quarter (bench-warm-start), HR@10 vs 0.1790 cold in 10 epochs:
+    # 0.1634 in 2 epochs (0.25), 0.1738 in 4 (0.4), 0.1751 in 6; one standard error is 0.0138.
+    warm_start_fraction: float = 0.4
 
 
 @dataclasses.dataclass(frozen=True)
