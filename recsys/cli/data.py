@@ -54,8 +54,8 @@ def _synth(args: argparse.Namespace) -> int:
 def _make_spans(args: argparse.Namespace) -> int:
     if args.spans < 1 or args.first < 0:
         raise CliError("--spans must be at least 1 and --first at least 0")
-    from recsys.data import span_split  # TensorFlow (the ExampleGen's readers): after checks
-
+    with common.native_output_silenced(args.verbose):  # TensorFlow's start-up lines
+        from recsys.data import span_split  # the ExampleGen's readers: after the checks
     written = span_split.write_spans(args.data_dir, args.output_dir, args.spans, args.first)
     common.console.print(f"wrote {len(written)} spans to {args.output_dir}: "
                          f"{', '.join(path.name for path in written)}", markup=False)
