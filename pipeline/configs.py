@@ -25,6 +25,7 @@ PIPELINE_NAME = "movielens-recsys"
 PREPROCESSING_FN = "transform.preprocessing.preprocessing_fn"
 RUN_FN = "trainer.task.run_fn"
 SERVING_DIR = "serving"  # under the output dir: <model>/<version>/ in TF Serving's layout
+RECOMMENDATIONS_DIR = "recommendations"  # beside it: <model>/<version>/ batch recommendations
 METADATA_FILE = "metadata.sqlite"
 PIPELINE_ROOT_DIR = "pipeline_root"
 # Source whose change must invalidate a step's cached results: TFX only fingerprints module
@@ -217,6 +218,15 @@ class PipelineSettings:
     vertex: VertexPipeline | None = None
     # Local runs: the ML Metadata store (SQLite); None on Vertex AI, which keeps its own.
     metadata_path: str | None = None
+    # Spans (components/movielens_example_gen/spans.py): None reads data_dir as one MovieLens
+    # directory; N trains on the latest N spans (0: all), ending at `span` (None: the latest
+    # complete one).
+    window: int | None = None
+    span: int | None = None
+    # Each Trainer starts from the last blessed model of its name (trainer/warm_start.py).
+    warm_start: bool = False
+    # Where each pushed version's batch recommendations go, as <model>/<version>/ (None: none).
+    recommendations_dir: str | None = None
 
     @classmethod
     def local(cls, data_dir: str, output_dir: str, *, serving_dir: str | None = None,
@@ -229,6 +239,7 @@ class PipelineSettings:
             pipeline_root=os.path.join(output_dir, PIPELINE_ROOT_DIR),
             serving_dir=serving_dir or os.path.join(output_dir, SERVING_DIR),
             metadata_path=os.path.join(output_dir, METADATA_FILE),
+            recommendations_dir=os.path.join(output_dir, RECOMMENDATIONS_DIR),
             beam_args=local_beam_args(beam_workers) if beam_workers > 1 else (), **fields)
 
     @property

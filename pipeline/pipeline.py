@@ -1,7 +1,9 @@
 """The DAG, and nothing else: ExampleGen -> StatisticsGen -> ImportSchemaGen (curated schema) ->
 ExampleValidator -> DataValidationGate (anomalies, drift) -> Transform -> (Trainer -> Evaluator ->
-InfraCheck -> Pusher) for each model; on Vertex AI also ExperimentMetrics after each Evaluator
-and, if asked, ModelRegistryUpload after each Pusher.
+InfraCheck -> Pusher -> BatchRecommender) for each model; on Vertex AI also ExperimentMetrics
+after each Evaluator and, if asked, ModelRegistryUpload after each Pusher. The last blessed
+model of each name is both the Evaluator's baseline and, with warm start, the Trainer's base
+model.
 
 On Vertex AI the data root, serving root, protocol (with its train/eval files) and each
 Trainer's config are pipeline parameters (`runtime_parameters`), set per run without
@@ -11,6 +13,7 @@ recompiling; see docs/deploy.md for the settings that cannot be.
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 import tensorflow as tf
@@ -18,6 +21,7 @@ import tensorflow_model_analysis as tfma
 from tfx import v1 as tfx
 
 from components import tfma_metrics
+from components.batch_recommender.component import BatchRecommender
 from components.data_gate.component import validation_nodes
 from components.experiment_metrics.component import ExperimentMetrics
 from components.gcs_pusher.component import GcsPusher
@@ -45,12 +49,14 @@ def create_pipeline(
         quarantine_bad_rows=settings.quarantine_bad_rows,
         max_bad_row_fraction=settings.max_bad_row_fraction,
         min_timestamp=settings.min_timestamp, max_timestamp=settings.max_timestamp,
-        duplicate_ratings=settings.duplicate_ratings)
+        duplicate_ratings=settings.duplicate_ratings,
+        window=settings.window, span=settings.span)
     statistics = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
-    # Curated schema, ExampleValidator and a gate that stops the run on anomalies or drift.
+    # Curated schema, ExampleValidator and a gate that stops the run on anomalies or drift
+    # (for spans: the latest span's drift, and spans of the window it never accepted).
     validation, schema, gate = validation_nodes(
         statistics.outputs["statistics"], settings.schema_file, settings.drift_threshold,
-        stock_resolver=settings.orchestrator == "vertex")
+        stock_resolver=settings.orchestrator == "vertex", examples=example_gen.outputs["examples"])
     # Vocabularies and statistics over all training data (validation counts as seen data).
     transform = tfx.components.Transform(
         examples=example_gen.outputs["examples"], schema=schema.outputs["schema"],
@@ -88,8 +94,9 @@ def _parameter(settings: configs.PipelineSettings, name: str, value: str | None
 
 
 def _model_branch(name, settings, transform, example_gen) -> list:
-    """Trainer -> Evaluator -> InfraCheck -> Pusher for one model, each node suffixed with the
-    model name (on Vertex AI: -> ExperimentMetrics, and ModelRegistryUpload if asked)."""
+    """Trainer -> Evaluator -> InfraCheck -> Pusher (-> BatchRecommender) for one model, each
+    node suffixed with the model name (on Vertex AI: -> ExperimentMetrics, and
+    ModelRegistryUpload if asked)."""
     custom_config = {keys.MODEL_NAME_KEY: name, keys.HPARAMS_KEY: settings.hparams.get(name, {}),
                      keys.CODE_VERSION_KEY: configs.code_version(configs.TRAINER_CODE)}
     trainer_class = tfx.components.Trainer
@@ -99,8 +106,19 @@ def _model_branch(name, settings, transform, example_gen) -> list:
     vertex = settings.vertex
     if vertex is not None and vertex.tensorboard is not None:
         custom_config[keys.TENSORBOARD_KEY] = vertex.tensorboard_config(name)
+    trainer_id = f"Trainer.{name}"
+    # The latest model of the same name that its Evaluator blessed: the Evaluator's baseline
+    # and, with warm start, the Trainer's base model (one resolver node for both).
+    latest_blessed = tfx.dsl.Resolver(
+        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model,
+                              producer_component_id=trainer_id),
+        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing,
+                                       producer_component_id=f"Evaluator.{name}"),
+    ).with_id(f"LatestBlessedModel.{name}")
     trainer = trainer_class(
         run_fn=configs.RUN_FN,
+        base_model=latest_blessed.outputs["model"] if settings.warm_start else None,
         examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
         schema=transform.outputs["post_transform_schema"],
@@ -112,19 +130,11 @@ def _model_branch(name, settings, transform, example_gen) -> list:
         custom_config=custom_config if vertex is None else RuntimeParameter(
             name=configs.TRAINER_CONFIG_PARAM + name, ptype=str,
             default=json.dumps(custom_config, sort_keys=True)),
-    ).with_id(f"Trainer.{name}")
-    # The baseline: the latest model of the same name that its Evaluator blessed.
-    baseline = tfx.dsl.Resolver(
-        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
-        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model,
-                              producer_component_id=trainer.id),
-        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing,
-                                       producer_component_id=f"Evaluator.{name}"),
-    ).with_id(f"LatestBlessedModel.{name}")
+    ).with_id(trainer_id)
     evaluator = tfx.components.Evaluator(
         examples=example_gen.outputs["examples"],
         model=trainer.outputs["model"],
-        baseline_model=baseline.outputs["model"],
+        baseline_model=latest_blessed.outputs["model"],
         eval_config=_eval_config(name, settings.gates[name]),
     ).with_id(f"Evaluator.{name}")
     # The candidate served as TF Serving would, in a fresh process (blessed models only).
@@ -140,7 +150,7 @@ def _model_branch(name, settings, transform, example_gen) -> list:
         serving_root=_parameter(settings, configs.SERVING_ROOT_PARAM, settings.serving_dir),
         model_name=name,
     ).with_id(f"Pusher.{name}")
-    nodes = [trainer, baseline, evaluator, infra_check, pusher]
+    nodes = [latest_blessed, trainer, evaluator, infra_check, pusher]
     if vertex is not None:
         nodes.append(ExperimentMetrics(
             evaluation=evaluator.outputs["evaluation"], blessing=evaluator.outputs["blessing"],
@@ -155,6 +165,12 @@ def _model_branch(name, settings, transform, example_gen) -> list:
             serving_image=vertex.serving_image or prebuilt_serving_image(
                 tf.__version__, vertex.region),
         ).with_id(f"ModelRegistry.{name}"))
+    if settings.recommendations_dir:
+        nodes.append(BatchRecommender(
+            pushed_model=pusher.outputs["pushed_model"],
+            examples=example_gen.outputs["examples"],
+            destination=os.path.join(settings.recommendations_dir, name),
+        ).with_id(f"BatchRecommender.{name}"))
     return nodes
 
 

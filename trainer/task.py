@@ -14,12 +14,13 @@ import math
 import os
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
+from absl import logging
 from tfx import v1 as tfx
 
 from contract import catalogue, splits, topk_metrics
@@ -32,7 +33,7 @@ from contract.keys import (
     TENSORBOARD_KEY,
     TOP_K,
 )
-from trainer import data, evaluation, serving_requests, tensorboard, tflite
+from trainer import data, evaluation, serving_requests, tensorboard, tflite, warm_start
 from trainer.config import TrainingConfig, config_with_overrides
 from trainer.errors import TrainingDiverged
 from trainer.export import ServingModule, export
@@ -61,6 +62,8 @@ class TrainedModel:
     metrics: dict[str, Any]
     curves: dict[str, list[float]]
     train_seconds: float
+    config: TrainingConfig  # as trained (a warm start trains fewer epochs)
+    warm_start: dict[str, Any] | None = None  # warm_start.Report and epochs; None: cold
 
 
 def make_strategy(kind: str | None = None) -> tf.distribute.Strategy:
@@ -78,9 +81,11 @@ def make_strategy(kind: str | None = None) -> tf.distribute.Strategy:
 def run_fn(fn_args: tfx.components.FnArgs) -> None:
     """Train, evaluate on the eval split (protocol metrics), export the SavedModel.
 
-    The SavedModel holds TF Serving's warm-up requests (trainer.serving_requests). Models whose
-    catalogue entry asks for it also get an on-device TFLite top-K under the SavedModel's
-    `extra/` folder (see trainer.tflite), so the Pusher pushes both together.
+    The SavedModel holds TF Serving's warm-up requests (trainer.serving_requests). With a base
+    model (the pipeline wires the last blessed model of this name when warm start is on) the
+    model starts from its weights (trainer/warm_start.py). Models whose catalogue entry asks
+    for it also get an on-device TFLite top-K under the SavedModel's `extra/` folder (see
+    trainer.tflite), so the Pusher pushes both together.
     With several workers, only the chief's metrics and model are kept (see `output_dirs`).
     """
     strategy = make_strategy()  # first: no TensorFlow op may run before a multi-worker one
@@ -91,11 +96,12 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
             run_dir, serving_dir):
         trained = train_and_evaluate(
             name, config, SplitFiles.of(fn_args), fn_args.data_accessor, tft_output, strategy,
-            log_dir=run_dir)
+            log_dir=run_dir, base_model=fn_args.base_model)
         tables = trained.tables
         _write_json(os.path.join(run_dir, METRICS_FILE), {
-            "model": name, "config": dataclasses.asdict(config), "eval": trained.metrics,
-            "train_seconds": round(trained.train_seconds, 2), "training_curves": trained.curves})
+            "model": name, "config": dataclasses.asdict(trained.config),
+            "eval": trained.metrics, "train_seconds": round(trained.train_seconds, 2),
+            "training_curves": trained.curves, "warm_start": trained.warm_start})
         # A catalogue smaller than K (tiny data) returns all its movies.
         top_k = min(TOP_K, int(tables.catalogue[F.MOVIE_INDEX].shape[0]))
         write_projector(run_dir, trained.model, tables, tft_output)
@@ -172,11 +178,16 @@ def train_and_evaluate(
     tft_output: tft.TFTransformOutput,
     strategy: tf.distribute.Strategy,
     log_dir: str | None = None,
+    base_model: str | None = None,
 ) -> TrainedModel:
     """Builds model `name`, fits it on the train files (its curves on the validation files,
     and in TensorBoard's format under `log_dir` if given), then, with `config.refit`, once more
     on the train and validation files for as many epochs as the first fit kept (the curves of
-    that fit prefixed `refit_`, under `log_dir`/refit); evaluates the last on the eval files."""
+    that fit prefixed `refit_`, under `log_dir`/refit); evaluates the last on the eval files.
+
+    With `base_model` (a SavedModel of the same model) both fits start from that model's
+    weights and train `warm_start_fraction` of the epochs; a base of other hyper-parameters is
+    left aside (trained from scratch, with a warning)."""
 
     def batches(patterns: list[str], batch_size: int = SCAN_BATCH, shuffle: bool = False):
         return data.dataset(patterns, data_accessor, tft_output, batch_size, shuffle=shuffle)
@@ -188,12 +199,24 @@ def train_and_evaluate(
     tables = data.training_tables(batches(files.train), vocab, validation)
     if not tables.validation_movie_counts.any():  # e.g. no user with 3 ratings under TOPK
         validation = None
+    base = _base(base_model, name, config)
+    reports: list[warm_start.Report] = []
+    initialize = None
+    if base is not None:
+        config = warm_start.warm_config(config)
+        vocabularies = {vocabulary: tft_output.vocabulary_by_name(vocabulary)
+                        for vocabulary in warm_start.VOCABULARIES}
+
+        def initialize(model: RecommenderModel) -> None:
+            warm_start.build(model, vocab)
+            reports.append(warm_start.copy_weights(base, model, vocabularies))
+
     started = time.monotonic()
     callbacks = tensorboard.callbacks(log_dir, config.early_stopping_patience,
                                       has_validation=validation is not None)
     model, curves = fit(name, vocab, config, tables,
                         batches(files.train, config.batch_size, shuffle=True), strategy,
-                        validation, callbacks)
+                        validation, callbacks, initialize)
     if validation is not None and config.refit:
         tf.keras.utils.set_random_seed(TRAINING_SEED)
         tables = tables.with_validation_fitted()
@@ -203,11 +226,23 @@ def train_and_evaluate(
         model, refit_curves = fit(
             name, vocab, refit_config, tables,
             batches(files.train + files.validation, config.batch_size, shuffle=True), strategy,
-            callbacks=refit_callbacks)
+            callbacks=refit_callbacks, initialize=initialize)
         curves.update({f"refit_{metric}": values for metric, values in refit_curves.items()})
     train_seconds = time.monotonic() - started
     metrics = evaluate(model, tables, batches(files.eval))
-    return TrainedModel(model, tables, metrics, curves, train_seconds)
+    report = {**reports[0].as_json(), "epochs": config.epochs} if reports else None
+    return TrainedModel(model, tables, metrics, curves, train_seconds, config, report)
+
+
+def _base(path: str | None, name: str, config: TrainingConfig) -> warm_start.BaseModel | None:
+    """The base model to start from, None without one or when it does not fit `config`."""
+    if not path:
+        return None
+    try:
+        return warm_start.load_base(path, name, config)
+    except warm_start.IncompatibleBase as error:
+        logging.warning("warm start: %s; training %s from scratch", error, name)
+        return None
 
 
 def fit(
@@ -219,8 +254,10 @@ def fit(
     strategy: tf.distribute.Strategy | None = None,
     validation_batches: tf.data.Dataset | None = None,
     callbacks: list[tf.keras.callbacks.Callback] | None = None,
+    initialize: Callable[[RecommenderModel], None] | None = None,
 ) -> tuple[RecommenderModel, dict[str, list[float]]]:
-    """Builds and compiles model `name` in `strategy`'s scope, fits it for `config.epochs`.
+    """Builds and compiles model `name` in `strategy`'s scope (then `initialize`s it there,
+    e.g. a warm start), fits it for `config.epochs`.
 
     `train_batches` hold global batches ({name: [B, ...]}, B = config.batch_size): under a
     multi-worker strategy every worker passes the same ones and trains on its share of each
@@ -231,6 +268,8 @@ def fit(
     strategy = strategy or tf.distribute.get_strategy()
     with strategy.scope():
         model = build_model(name, vocab, config, tables.catalogue, tables.movie_counts)
+        if initialize is not None:
+            initialize(model)
     validation = None if validation_batches is None else data.shard_by_data(validation_batches)
     history = model.fit(data.shard_by_data(train_batches), epochs=config.epochs, verbose=2,
                         validation_data=validation,
@@ -302,6 +341,8 @@ def evaluate(
     if model.kind == catalogue.Kind.RATING:
         predictions = model.predict_rating(eval_features)
         metrics["rmse"] = topk_metrics.rmse(predictions, eval_features[F.RATING])
+        metrics["rmse_standard_error"] = topk_metrics.rmse_standard_error(
+            predictions, eval_features[F.RATING])
     metrics["eval_examples"] = int(len(user_index))
     for side, eval_ids in (("user", user_index), ("movie", movie_index)):
         cold = _training_count(train_counts[side], eval_ids) < COLD_THRESHOLD

@@ -40,7 +40,7 @@ from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
 
-from components.movielens_example_gen import formats, rules
+from components.movielens_example_gen import formats, rules, spans
 from contract import features as F
 from contract import splits
 
@@ -51,6 +51,10 @@ TRAIN_FILE_KEY = "train_file"
 EVAL_FILE_KEY = "eval_file"
 QUARANTINE_KEY = "quarantine_bad_rows"
 MAX_BAD_ROW_FRACTION_KEY = "max_bad_row_fraction"
+# Spans (spans.py): how many spans back from the one TFX's driver resolved (None: a plain
+# MovieLens directory); the window's span numbers are recorded on the Examples artifact.
+WINDOW_KEY = "window"
+WINDOW_SPANS_PROPERTY = "window_spans"
 DEFAULT_MAX_BAD_ROW_FRACTION = 0.01
 MIN_TIMESTAMP_KEY = "min_timestamp"  # None: rules.EARLIEST_TIMESTAMP
 MAX_TIMESTAMP_KEY = "max_timestamp"  # None: one day after the run
@@ -73,6 +77,9 @@ _DUPLICATE = "duplicate"
 # A packed rating event: rating, timestamp, line number, index of its source; then the movie id.
 _PACKED_EVENT = struct.Struct("<dqqI")
 PART_BYTES = 8 << 20  # ratings files are read in parts of about this size, in parallel
+# Spans' line numbers are offset by this much per span after the read, so that an event's
+# ordering and seeded draws (contract/splits.py) are keyed by a number unique in the window.
+SPAN_LINE_STRIDE = 1 << 40
 
 
 class Executor(BaseExampleGenExecutor):
@@ -82,6 +89,7 @@ class Executor(BaseExampleGenExecutor):
         raise NotImplementedError("MovieLens splits per user; see GenerateExamplesByBeam")
 
     def Do(self, input_dict, output_dict, exec_properties: dict[str, Any]) -> None:
+        self._window_spans: tuple[int, ...] | None = None  # set by GenerateExamplesByBeam
         props = dict(exec_properties)
         examples = artifact_utils.get_single_instance(
             output_dict[standard_component_specs.EXAMPLES_KEY])
@@ -92,6 +100,10 @@ class Executor(BaseExampleGenExecutor):
         props[_COUNTS_DIR_KEY] = os.path.join(examples.uri, _COUNTS_DIR)
         self._log_startup(input_dict, output_dict, props)
         self._write_examples(output_dict[standard_component_specs.EXAMPLES_KEY], props)
+        if self._window_spans is not None:  # which spans this run read, for ML Metadata
+            artifact_utils.get_single_instance(
+                output_dict[standard_component_specs.EXAMPLES_KEY]).set_string_custom_property(
+                    WINDOW_SPANS_PROPERTY, ",".join(map(str, self._window_spans)))
         # Raising from here on fails the execution, so the examples are never published in
         # MLMD and nothing downstream reads them.
         if quarantine_dir:
@@ -117,11 +129,14 @@ class Executor(BaseExampleGenExecutor):
         proto_utils.json_to_proto(
             exec_properties[standard_component_specs.OUTPUT_CONFIG_KEY], output_config)
         examples = artifact_utils.get_single_instance(artifacts)
-        examples.split_names = artifact_utils.encode_split_names(
-            example_gen_utils.generate_output_split_names(input_config, output_config))
+        split_names = example_gen_utils.generate_output_split_names(input_config, output_config)
         counts_dir = exec_properties.get(_COUNTS_DIR_KEY)
         with self._make_beam_pipeline() as pipeline:
-            for split, records in self.GenerateExamplesByBeam(pipeline, exec_properties).items():
+            outputs = self.GenerateExamplesByBeam(pipeline, exec_properties)
+            # Spans add NEW_SPAN (the latest span's events) to the configured splits.
+            examples.split_names = artifact_utils.encode_split_names(
+                [*split_names, *(split for split in outputs if split not in split_names)])
+            for split, records in outputs.items():
                 path = os.path.join(artifact_utils.get_split_uri(artifacts, split),
                                     write_split.DEFAULT_FILE_NAME)
                 _ = records | f"WriteSplit[{split}]" >> beam.io.WriteToTFRecord(
@@ -141,10 +156,27 @@ class Executor(BaseExampleGenExecutor):
         quarantine_dir = exec_properties.get(_QUARANTINE_DIR_KEY)
         # A list collects bad metadata rows in quarantine mode; None makes them errors.
         rejects: list[formats.InputDataError] | None = [] if quarantine_dir else None
-        layout = formats.detect_layout(data_dir)
-        movies = formats.read_movies(data_dir, layout, rejects)
-        users = formats.read_users(data_dir, layout, rejects)
-        sources = _rating_sources(data_dir, layout, protocol, exec_properties)
+        span_window = exec_properties.get(WINDOW_KEY)
+        if span_window is None:
+            layout = formats.detect_layout(data_dir)
+            movies = formats.read_movies(data_dir, layout, rejects)
+            users = formats.read_users(data_dir, layout, rejects)
+            sources = _rating_sources(data_dir, layout, protocol, exec_properties)
+            metadata_rows = len(movies) + len(users or {})
+        else:
+            read_spans = spans.read_window(
+                data_dir, exec_properties[example_gen_utils.SPAN_PROPERTY_NAME], span_window,
+                rejects)
+            self._window_spans = tuple(span.number for span in read_spans.spans)
+            layout, movies, users = read_spans.layout, read_spans.movies, read_spans.users
+            sources = [(path, None) for path in read_spans.ratings_paths()]
+            metadata_rows = read_spans.metadata_rows
+        # Spans: a line number unique in the window, and the latest span's events duplicated
+        # into NEW_SPAN (its statistics are what the data gate checks for drift).
+        line_offsets = [SPAN_LINE_STRIDE * i if span_window is not None else 0
+                        for i in range(len(sources))]
+        new_span_sources = (frozenset(sources[-1][:1]) if span_window is not None
+                            else frozenset())
         window = rules.window(exec_properties.get(MIN_TIMESTAMP_KEY),
                               exec_properties.get(MAX_TIMESTAMP_KEY), time.time())
         policy = rules.DuplicatePolicy(
@@ -159,25 +191,25 @@ class Executor(BaseExampleGenExecutor):
             ).with_outputs(_REJECTED, main="events")
         )
         if quarantine_dir:
-            _write_quarantine(pipeline, read, rejects, quarantine_dir,
-                              metadata_rows=len(movies) + len(users or {}))
+            _write_quarantine(pipeline, read, rejects, quarantine_dir, metadata_rows)
         built = (
             read.events
             | "PackEvents" >> beam.Map(pack_event, [path for path, _ in sources])
             | "GroupByUser" >> beam.GroupByKey()
             | "BuildExamples" >> beam.FlatMap(
                 _packed_user_examples, sources, protocol, exec_properties[HISTORY_LENGTH_KEY],
-                exec_properties[SEED_KEY], movies, users, policy
+                exec_properties[SEED_KEY], movies, users, policy, line_offsets=line_offsets,
+                new_span_sources=new_span_sources
             ).with_outputs(_DUPLICATE, main="examples")
         )
         counts_dir = exec_properties.get(_COUNTS_DIR_KEY)
         if counts_dir:
             _write_duplicates(built[_DUPLICATE], counts_dir)
+        names = (*splits.SPLITS, splits.NEW_SPAN) if span_window is not None else splits.SPLITS
         parts = built.examples | "Split" >> beam.Partition(
-            lambda split_and_example, _: splits.SPLITS.index(split_and_example[0]),
-            len(splits.SPLITS))
+            lambda split_and_example, _: names.index(split_and_example[0]), len(names))
         return {split: part | f"{split.capitalize()}Payload" >> beam.Values()
-                for split, part in zip(splits.SPLITS, parts, strict=True)}
+                for split, part in zip(names, parts, strict=True)}
 
 
 def _max_fraction(props: dict[str, Any]) -> float:
@@ -409,12 +441,15 @@ def pack_event(
 
 
 def unpack_event(
-    user_id: str, packed: bytes, sources: list[tuple[str, str | None]]
+    user_id: str, packed: bytes, sources: list[tuple[str, str | None]],
+    line_offsets: list[int] | None = None,
 ) -> tuple[formats.Rating, str | None]:
-    """The (Rating, fixed split) that pack_event packed; `sources` as given to the reader."""
+    """The (Rating, fixed split) that pack_event packed; `sources` as given to the reader,
+    `line_offsets` added to the line numbers of each source's events (default none)."""
     stars, timestamp, line_number, source = _PACKED_EVENT.unpack_from(packed)
     path, fixed_split = sources[source]
     movie_id = packed[_PACKED_EVENT.size:].decode()
+    line_number += line_offsets[source] if line_offsets else 0
     return formats.Rating(user_id, movie_id, stars, timestamp, path, line_number), fixed_split
 
 
@@ -422,11 +457,14 @@ def _packed_user_examples(
     user_and_packed: tuple[str, Iterable[bytes]],
     sources: list[tuple[str, str | None]],
     *args: Any,
+    line_offsets: list[int] | None = None,
+    **kwargs: Any,
 ) -> Iterator[Any]:
-    """_user_examples of one user's packed events; `args` as _user_examples takes them."""
+    """_user_examples of one user's packed events; `args` and `kwargs` as _user_examples
+    takes them, `line_offsets` as unpack_event does."""
     user_id, packed = user_and_packed
-    events = [unpack_event(user_id, event, sources) for event in packed]
-    return _user_examples((user_id, events), *args)
+    events = [unpack_event(user_id, event, sources, line_offsets) for event in packed]
+    return _user_examples((user_id, events), *args, **kwargs)
 
 
 Event = tuple[formats.Rating, str | None]  # a rating and the split its file fixes (or None)
@@ -452,21 +490,26 @@ def latest_ratings(
     return list(latest.values()), [(r, latest[r.movie_id][0]) for r in dropped]
 
 
+def _file_line(rating: formats.Rating) -> int:
+    """The rating's line in its file (a span's events carry SPAN_LINE_STRIDE offsets)."""
+    return rating.line_number % SPAN_LINE_STRIDE
+
+
 def _duplicate_error(first: formats.Rating, second: formats.Rating) -> formats.InputDataError:
     later, other = sorted((first, second), key=lambda r: (r.source, r.line_number))[::-1]
-    where = (f"line {other.line_number}" if other.source == later.source
-             else f"{other.source}:{other.line_number}")
+    where = (f"line {_file_line(other)}" if other.source == later.source
+             else f"{other.source}:{_file_line(other)}")
     return formats.InputDataError(
-        later.source, later.line_number,
+        later.source, _file_line(later),
         f"user {later.user_id!r} rated movie {later.movie_id!r} again (also on {where}); "
         "--duplicate-ratings keep-latest keeps the latest")
 
 
 def _dropped_row(dropped: formats.Rating, kept: formats.Rating) -> str:
     """The duplicates/rows.jsonl record of a repeated rating left out."""
-    return json.dumps({"file": dropped.source, "line": dropped.line_number,
+    return json.dumps({"file": dropped.source, "line": _file_line(dropped),
                        "user": dropped.user_id, "movie": dropped.movie_id,
-                       "kept": f"{kept.source}:{kept.line_number}"})
+                       "kept": f"{kept.source}:{_file_line(kept)}"})
 
 
 def _user_examples(
@@ -477,9 +520,11 @@ def _user_examples(
     movies: dict[str, formats.Movie],
     users: dict[str, formats.User] | None,
     policy: rules.DuplicatePolicy = rules.DuplicatePolicy.KEEP_LATEST,
+    new_span_sources: frozenset[str] = frozenset(),
 ) -> Iterator[Any]:
     """(split, serialized tf.Example) for each event of one user, after `latest_ratings`; each
-    rating it drops as a TaggedOutput(duplicate, JSON record).
+    rating it drops as a TaggedOutput(duplicate, JSON record); an event read from one of
+    `new_span_sources` is also yielded as (NEW_SPAN, the same example).
 
     The history of an event holds the user's earlier training and validation events only, so
     no eval movie ever leaks into a model's input.
@@ -491,8 +536,11 @@ def _user_examples(
         yield beam.pvalue.TaggedOutput(_DUPLICATE, _dropped_row(old, new))
     history: list[str] = []
     for rating, split in assign_splits(kept, protocol, seed):
-        yield split, serialized_example(rating, movies[rating.movie_id], user,
-                                        history[-history_length:])
+        example = serialized_example(rating, movies[rating.movie_id], user,
+                                     history[-history_length:])
+        yield split, example
+        if rating.source in new_span_sources:
+            yield splits.NEW_SPAN, example
         if split != splits.EVAL:
             history.append(rating.movie_id)
 

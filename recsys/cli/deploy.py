@@ -50,6 +50,9 @@ def _add_compile(commands: argparse._SubParsersAction, parent: argparse.Argument
     parser.add_argument("--serving-dir",
                         help="gs:// where Pushers write <model>/<version>/ "
                              "(default: PIPELINE_ROOT/serving)")
+    parser.add_argument("--recommendations-dir",
+                        help="gs:// where each pushed version's batch recommendations go, as "
+                             "<model>/<version>/ (default: PIPELINE_ROOT/recommendations)")
     parser.add_argument("--image", required=True,
                         help="pipeline image with a tag or digest, e.g. "
                              "us-docker.pkg.dev/P/recsys/pipeline:0.1.0")
@@ -120,9 +123,12 @@ def _compile(args: argparse.Namespace) -> int:
 
 def _compile_settings(args: argparse.Namespace) -> dict[str, Any]:
     """Checks compile's arguments; returns PipelineSettings fields except beam_args."""
-    serving_dir = args.serving_dir or f"{args.pipeline_root.rstrip('/')}/serving"
+    root = args.pipeline_root.rstrip("/")
+    serving_dir = args.serving_dir or f"{root}/{configs.SERVING_DIR}"
+    recommendations_dir = args.recommendations_dir or f"{root}/{configs.RECOMMENDATIONS_DIR}"
     for flag, value in (("--pipeline-root", args.pipeline_root), ("--data-dir", args.data_dir),
-                        ("--serving-dir", serving_dir)):
+                        ("--serving-dir", serving_dir),
+                        ("--recommendations-dir", recommendations_dir)):
         _require_gcs(flag, value)
     for flag, image in (("--image", args.image), ("--serving-image", args.serving_image)):
         if image is not None and not _IMAGE_PINNED.match(image):
@@ -134,8 +140,9 @@ def _compile_settings(args: argparse.Namespace) -> dict[str, Any]:
     elif args.temp_location:
         raise CliError("--temp-location only applies to --beam-runner dataflow")
     return {"data_dir": args.data_dir, "pipeline_root": args.pipeline_root,
-            "serving_dir": serving_dir, "vertex_training": _vertex_training(args),
-            "vertex": _vertex_pipeline(args), **common.pipeline_options(args)}
+            "serving_dir": serving_dir, "recommendations_dir": recommendations_dir,
+            "vertex_training": _vertex_training(args), "vertex": _vertex_pipeline(args),
+            **common.pipeline_options(args)}
 
 
 # VertexTraining and VertexPipeline fields -> the flags that set them.

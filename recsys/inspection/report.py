@@ -27,7 +27,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from components.evaluation_results import Evaluation, ThresholdCheck, format_value  # noqa: E402
-from components.movielens_example_gen import formats  # noqa: E402
+from components.movielens_example_gen import (
+    spans,  # noqa: E402
+)
 from contract import keys  # noqa: E402
 from recsys.inspection import run_summary  # noqa: E402
 
@@ -148,7 +150,7 @@ def _serving_model(result: run_summary.NodeResult) -> str | None:
 
 def _genres(data_dir: str) -> dict[str, str]:
     """movie id -> primary (first listed) genre."""
-    movies = formats.read_movies(data_dir, formats.detect_layout(data_dir))
+    movies = spans.read_dataset(data_dir).movies  # a plain directory, or all its spans
     return {movie_id: (m.genres[0] if m.genres else "(none)") for movie_id, m in movies.items()}
 
 

@@ -165,6 +165,47 @@ def data_notes(results: list[NodeResult]) -> list[str]:
     return notes
 
 
+def window_spans(results: list[NodeResult]) -> list[int]:
+    """The span numbers the run's ExampleGen read (its Examples' `window_spans`), [] for a
+    plain MovieLens directory."""
+    for result in results:
+        for artifact in result.outputs.get("examples", []):
+            text = _custom(artifact, "window_spans")
+            if text and result.node.endswith("ExampleGen"):
+                return [int(span) for span in text.split(",")]
+    return []
+
+
+def accepted_spans(metadata_path: str) -> set[int]:
+    """Every span the data gate accepted in this store (the `span` of its accepted
+    statistics; empty for a new output directory)."""
+    if not os.path.exists(metadata_path):
+        return set()
+    store = open_store(metadata_path)
+    return {artifact.custom_properties["span"].int_value
+            for artifact in store.get_artifacts_by_type("ExampleStatistics")
+            if "span" in artifact.custom_properties
+            and artifact.state == metadata_store_pb2.Artifact.LIVE}
+
+
+@dataclasses.dataclass(frozen=True)
+class Recommendations:
+    """Where a BatchRecommender wrote a pushed version's batch recommendations."""
+
+    destination: str
+    users: int
+    movies: int
+
+
+def recommendations(result: NodeResult | None) -> Recommendations | None:
+    """A BatchRecommender's output, None when it wrote nothing (no push) or did not run."""
+    for artifact in (result.outputs.get("recommendations", []) if result else []):
+        if _custom(artifact, "written") == 1:
+            return Recommendations(_custom(artifact, "destination"), _custom(artifact, "users"),
+                                   _custom(artifact, "movies"))
+    return None
+
+
 def baseline_model_id(result: NodeResult) -> int | None:
     """The artifact id of the model an Evaluator compared against (None on a first run)."""
     for artifact in result.outputs.get("blessing", []):
@@ -188,6 +229,7 @@ class ModelResult:
     # The infra check's verdict on a blessed model (None: not checked) and why, in one line.
     serves: bool | None = None
     infra_reason: str | None = None
+    recommendations: Recommendations | None = None
 
 
 def model_results(results: list[NodeResult]) -> list[ModelResult]:
@@ -210,7 +252,8 @@ def model_results(results: list[NodeResult]) -> list[ModelResult]:
             evaluation_uri=evaluation_uri(result),
             failed_checks=tuple(c for c in gate_checks(result) if not c.passed)
             if verdict is False else (),
-            serves=serves, infra_reason=reason))
+            serves=serves, infra_reason=reason,
+            recommendations=recommendations(by_node.get(f"BatchRecommender.{name}"))))
     return rows
 
 

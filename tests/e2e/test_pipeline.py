@@ -19,16 +19,18 @@ pytestmark = pytest.mark.e2e
 NODES = {"MovieLensExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator",
          "PreviousStatistics", "DataValidationGate", "Transform"} | {
     f"{kind}.{model}" for kind in ("Trainer", "LatestBlessedModel", "Evaluator", "InfraCheck",
-                                   "Pusher")
+                                   "Pusher", "BatchRecommender")
     for model in MODELS}
 
 
 # Nodes that run again on an identical re-run: resolvers are never cached; the data gate's
 # baseline is the statistics it accepted last, a new artifact each run; the Evaluators now have
 # a baseline (the blessed model of the first run: the same model), the infra checks and the
-# Pushers a new blessing, but push nothing new.
+# Pushers a new blessing, but push nothing new; the BatchRecommenders find that version's
+# recommendations.
 RERUN = {"PreviousStatistics", "DataValidationGate"} | {
-    f"{kind}.{model}" for kind in ("LatestBlessedModel", "Evaluator", "InfraCheck", "Pusher")
+    f"{kind}.{model}" for kind in ("LatestBlessedModel", "Evaluator", "InfraCheck", "Pusher",
+                                   "BatchRecommender")
     for model in MODELS}
 
 

@@ -16,13 +16,14 @@ from tests.fixtures import kfp_job
 KFP_COMMAND = ["python", "-m", "tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor"]
 SHARED_STEPS = {"MovieLensExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator",
                 "DataValidationGate", "Transform"}
-BEAM_STEPS = {"MovieLensExampleGen", "StatisticsGen", "Transform", "Evaluator.mf"}
+BEAM_STEPS = {"MovieLensExampleGen", "StatisticsGen", "Transform", "Evaluator.mf",
+              "BatchRecommender.mf"}
 
 
 def _steps(models) -> set[str]:
     per_model = {f"{step}.{m}" for m in models
                  for step in ("Trainer", "Evaluator", "InfraCheck", "Pusher",
-                              "ExperimentMetrics")}
+                              "ExperimentMetrics", "BatchRecommender")}
     return SHARED_STEPS | per_model
 
 
@@ -100,6 +101,8 @@ def test_inputs_and_push_destinations(dataflow_job, target):
     for name in MODEL_NAMES:  # where k8s_serving's models.config looks
         assert pusher.base_directory(kfp_job.exec_properties(
             dataflow_job, f"Pusher.{name}")) == f"{target.serving}/{name}"
+        recommender = kfp_job.exec_properties(dataflow_job, f"BatchRecommender.{name}")
+        assert recommender["destination"] == f"{target.root}/recommendations/{name}"
 
 
 def test_direct_runner_and_model_subset(tmp_path, target):
@@ -172,3 +175,17 @@ def test_every_data_and_gate_flag_of_run_reaches_the_compiled_job(tmp_path, targ
     [lift] = [m for spec in eval_config.metrics_specs for m in spec.metrics
               if m.class_name == "HitRateLiftAtK"]
     assert not lift.HasField("threshold")  # a fixed floor instead of beating popularity
+
+
+def test_spans_window_and_warm_start_compile(tmp_path, target):
+    path = tmp_path / "spans.json"
+    assert cli.main(target.compile_args(path, "--models", "retrieval", "--window", "3")) == 0
+    job = json.loads(path.read_text())
+    tasks = job["pipelineSpec"]["root"]["dag"]["tasks"]
+    example_gen = kfp_job.exec_properties(job, "MovieLensExampleGen")
+    assert example_gen["window"] == 3
+    assert "span-{SPAN}/_SUCCESS" in example_gen["input_config"]
+    # Warm start: the Trainer's base model is the Evaluator's baseline resolver's output.
+    base = tasks["Trainer.retrieval"]["inputs"]["artifacts"]["base_model"]
+    baseline = tasks["Evaluator.retrieval"]["inputs"]["artifacts"]["baseline_model"]
+    assert base["taskOutputArtifact"] == baseline["taskOutputArtifact"]

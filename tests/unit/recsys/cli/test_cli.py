@@ -35,6 +35,10 @@ from recsys.cli import common
      "--max-rating-date 2001-01-01 is before --min-rating-date 2001-01-02"),
     (["--push-to", "s3://bucket/models"], "only gs:// URLs and local paths are supported"),
     (["--push-to", "gs://"], "gs:// needs a bucket"),
+    (["--window", "-2"], "--window must be 0 (every span) or more, got -2"),
+    (["--span", "3"], "--span needs --window"),
+    (["--window", "2", "--protocol", "presplit", "--train-file", "a", "--eval-file", "b"],
+     "--protocol presplit reads two given files: it does not apply to spans"),
 ])
 def test_bad_options_are_rejected_with_one_line(tmp_path, capsys, args, message):
     status = cli.main(["run", "--data-dir", str(tmp_path), "--output-dir", str(tmp_path), *args])
@@ -85,8 +89,19 @@ def test_every_command_parses_without_importing_tensorflow():
     code = ("import sys; from recsys import cli; p = cli.build_parser(); "
             "[p.parse_args([c, '--help']) for c in ()]; "
             "commands = p._subparsers._group_actions[0].choices; "
-            "assert {'run', 'compile', 'submit', 'query', 'serving-config', 'serve', 'ui', "
-            "'benchmark', 'bench-scale', 'bench-serve', 'synth'} <= set(commands), commands; "
+            "assert {'run', 'watch', 'compile', 'submit', 'query', 'serving-config', 'serve', "
+            "'ui', 'benchmark', 'bench-scale', 'bench-serve', 'bench-warm-start', 'synth', "
+            "'make-spans'} <= set(commands), commands; "
             "p.parse_args(['benchmark', '--data-dir', 'd', '--output', 'o.json']); "
             "assert 'tensorflow' not in sys.modules, 'the parser imported tensorflow'")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_a_directory_of_spans_needs_a_window(tmp_path, capsys):
+    for number in (1, 2):
+        (tmp_path / f"span-{number}").mkdir()
+    status = cli.main(["run", "--data-dir", str(tmp_path), "--output-dir", str(tmp_path)])
+    assert status == 2
+    assert capsys.readouterr().err.strip() == (
+        f"recsys: error: {tmp_path} holds spans (span-1, span-2): give --window N to train on "
+        "the latest N (0: all)")
