@@ -1,5 +1,6 @@
 # Developer entry points; each is a thin wrapper around one documented command.
-.PHONY: setup setup-benchmark system-tools test test-fast serving-configs lint image push-image
+.PHONY: setup setup-benchmark system-tools serving-compat test test-fast serving-configs lint \
+	image push-image serve-image push-serve-image
 
 setup:  ## create .venv/ from the pinned lock file (idempotent)
 	bash scripts/setup.sh
@@ -9,6 +10,9 @@ setup-benchmark: setup  ## add the optional peers of `recsys benchmark` (implici
 
 system-tools:  ## Debian packages the tests use (chromium, chromium-driver, wrk)
 	bash scripts/install-system-tools.sh
+
+serving-compat:  ## the serving image's TensorFlow in its own virtualenv (the compatibility test)
+	bash scripts/serving-compat-venv.sh
 
 test:  ## the full test suite, as CI runs it
 	.venv/bin/python -m pytest
@@ -37,3 +41,12 @@ image:  ## build the pipeline image (Dockerfile)
 
 push-image: image  ## push it; IMAGE must name a registry you can write to
 	docker push $(IMAGE)
+
+# The REST service's image, e.g. make serve-image SERVE_IMAGE=us-central1-docker.pkg.dev/PROJECT/recsys/serve:0.1.0
+SERVE_IMAGE ?= recsys-serve:dev
+
+serve-image:  ## build the REST service's image (serving.Dockerfile)
+	docker build -f serving.Dockerfile -t $(SERVE_IMAGE) .
+
+push-serve-image: serve-image  ## push it; SERVE_IMAGE must name a registry you can write to
+	docker push $(SERVE_IMAGE)

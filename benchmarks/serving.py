@@ -139,7 +139,7 @@ def _default_inputs(backend) -> dict:
     names = set(backend._functions["serving_default"].structured_input_signature[1])
     if "movie_id" in names:
         return {"user_id": ["1"], "movie_id": ["50"]}
-    return {"user_id": ["1"], "history": [[""]], "exclude_movie_ids": [[""]]}
+    return {"user_id": ["1"], "history": [""], "exclude_movie_ids": [""]}
 
 
 def write(results: dict, path: str) -> None:

@@ -1,4 +1,5 @@
-"""TFMA metrics for protocol TOPK: Hit-Rate@K, NDCG@K and the lift over popularity.
+"""TFMA metrics for protocol TOPK: Hit-Rate@K, NDCG@K and the lift over popularity; and for
+rating models, how much better than a constant rating the predictions are.
 
 TFMA has NDCG for query-grouped ranking data but nothing that scores a model's *retrieved*
 top-K list against a held-out item, so these are hand-written as standard TFMA `Metric`s (usable
@@ -9,6 +10,12 @@ model's `serving_tf_example` signature returns `movie_ids` [B, K] (its top-K wit
 training movies removed) and `popular_movie_ids` [B, K] (the most popular movies the user has
 not rated, from the same training data), so the popularity baseline is measured in the same
 run, on the same examples.
+
+A rating model's degenerate twin predicts one rating for everything; the best such constant on
+the eval examples is their own mean rating, whose MSE is the ratings' variance.
+`RatingErrorReduction` = that variance - the model's MSE, so a lower bound above 0 refuses any
+model no better than a constant (TFMA's MeanSquaredError skips NaN predictions; this metric
+does not: one NaN prediction or weight makes it NaN, which fails every threshold).
 """
 
 from __future__ import annotations
@@ -18,7 +25,7 @@ from collections.abc import Callable, Iterable
 
 import apache_beam as beam
 import numpy as np
-from tensorflow_model_analysis.metrics import metric_types
+from tensorflow_model_analysis.metrics import metric_types, metric_util
 
 from contract import features as F
 
@@ -154,3 +161,68 @@ class _MeanCombiner(beam.CombineFn):
 def _strings(values) -> list[bytes]:
     """A batch-of-one tensor value of strings -> list of bytes."""
     return [v if isinstance(v, bytes) else str(v).encode() for v in np.asarray(values).ravel()]
+
+
+class RatingErrorReduction(metric_types.Metric):
+    """MSE of the best constant prediction (the eval ratings' mean) minus the model's MSE."""
+
+    NAME = "rating_error_reduction"
+
+    def __init__(self, name: str = NAME):
+        super().__init__(metric_util.merge_per_key_computations(_error_reduction_computations),
+                         name=name)
+
+
+metric_types.register_metric(RatingErrorReduction)
+
+
+def _error_reduction_computations(
+    name: str = RatingErrorReduction.NAME,
+    eval_config=None,
+    model_name: str = "",
+    output_name: str = "",
+    example_weighted: bool = False,
+) -> metric_types.MetricComputations:
+    key = metric_types.MetricKey(name=name, model_name=model_name, output_name=output_name,
+                                 example_weighted=example_weighted)
+    return [metric_types.MetricComputation(
+        keys=[key], preprocessors=None,
+        combiner=_ErrorReductionCombiner(key, eval_config, example_weighted))]
+
+
+class _ErrorReductionCombiner(beam.CombineFn):
+    """Accumulates weighted sums: [weight, label, label^2, squared error]."""
+
+    def __init__(self, key: metric_types.MetricKey, eval_config, example_weighted: bool):
+        self._key, self._eval_config = key, eval_config
+        self._example_weighted = example_weighted
+
+    def create_accumulator(self) -> list[float]:
+        return [0.0, 0.0, 0.0, 0.0]
+
+    def add_input(self, accumulator, element: metric_types.StandardMetricInputs):
+        for label, prediction, weight in metric_util.to_label_prediction_example_weight(
+                element, eval_config=self._eval_config, model_name=self._key.model_name,
+                output_name=self._key.output_name, example_weighted=self._example_weighted):
+            label, prediction = float(np.ravel(label)[0]), float(np.ravel(prediction)[0])
+            weight = float(np.ravel(weight)[0])
+            accumulator[0] += weight
+            accumulator[1] += weight * label
+            accumulator[2] += weight * label * label
+            accumulator[3] += weight * (label - prediction) ** 2
+        return accumulator
+
+    def merge_accumulators(self, accumulators):
+        return [sum(values) for values in zip(*accumulators, strict=True)]
+
+    def extract_output(self, accumulator):
+        return {self._key: error_reduction(*accumulator)}
+
+
+def error_reduction(weight: float, labels: float, squares: float, squared_error: float) -> float:
+    """Variance of the labels minus the mean squared error, from weighted sums; NaN without
+    weight (no examples) and whenever a sum is NaN."""
+    if not weight > 0:
+        return float("nan")
+    mean = labels / weight
+    return (squares / weight - mean * mean) - squared_error / weight

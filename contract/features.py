@@ -34,6 +34,7 @@ Transformed features (``transform.preprocessing.preprocessing_fn``):
 | timestamp_scaled | float32 | [B] | timestamp scaled to [0, 1] over the training data |
 | history_index | int64 | [B, L] | movie_index + 1 per item, 0 = padding, newest last |
 | history_length | int64 | [B] | number of real (non-padding) history items |
+| title | bytes | [B] | the raw title, passed through: a label for inspection, not a model input |
 
 L, the history length, is one run's setting (`recsys run --history-length`, default
 DEFAULT_HISTORY_LENGTH): the ExampleGen and Transform are given it, and every later step (the

@@ -34,6 +34,9 @@ TRAIN = "train"
 VALIDATION = "validation"
 EVAL = "eval"
 SPLITS = (TRAIN, VALIDATION, EVAL)
+# Not a protocol split: with spans, the ExampleGen also writes the latest span's events (each
+# as it appears in one of SPLITS) here, so that statistics and drift are checked per span.
+NEW_SPAN = "new_span"
 RATING_TEST_FRACTION = 0.2
 VALIDATION_FRACTION = 0.05  # of the training events, under RATING and PRESPLIT
 COLD_USER_FRACTION = 0.1  # COLDSTART: users held out of training

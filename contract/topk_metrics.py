@@ -122,3 +122,20 @@ def rmse(predictions: ArrayLike, targets: ArrayLike) -> float:
     if predictions.shape != targets.shape:
         raise ValueError(f"shape mismatch {predictions.shape} vs {targets.shape}")
     return float(np.sqrt(np.mean(np.square(predictions - targets))))
+
+
+def hit_rate_standard_error(hit_rate: float, count: int) -> float:
+    """Standard error of a hit rate measured on `count` independent eval examples."""
+    return float(np.sqrt(hit_rate * (1.0 - hit_rate) / count)) if count else float("nan")
+
+
+def rmse_standard_error(predictions: ArrayLike, targets: ArrayLike) -> float:
+    """Standard error of `rmse(predictions, targets)`: that of the mean squared error (the
+    squared errors' standard deviation / sqrt(n)) through the square root (delta method)."""
+    predictions = np.asarray(predictions, dtype=np.float64)
+    targets = np.asarray(targets, dtype=np.float64)
+    squared = np.square(predictions - targets)
+    if squared.size < 2:
+        return float("nan")
+    mse_error = np.std(squared, ddof=1) / np.sqrt(squared.size)
+    return float(mse_error / (2.0 * np.sqrt(np.mean(squared))))

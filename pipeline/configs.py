@@ -10,10 +10,16 @@ import re
 from pathlib import Path
 from typing import Any
 
+from components.movielens_example_gen import rules
 from contract import catalogue, splits
 from contract.features import DEFAULT_HISTORY_LENGTH
-from contract.gates import Gate
-from contract.keys import DISTRIBUTION_ENV, MULTI_WORKER
+from contract.gates import DEFAULT_LATENCY_BUDGET_MS, Gate
+from contract.keys import (
+    DISTRIBUTION_ENV,
+    MULTI_WORKER,
+    TENSORBOARD_EXPERIMENT,
+    TENSORBOARD_RESOURCE,
+)
 from contract.schema import CURATED_SCHEMA
 
 PIPELINE_NAME = "movielens-recsys"
@@ -21,6 +27,7 @@ PREPROCESSING_FN = "transform.preprocessing.preprocessing_fn"
 RUN_FN = "trainer.task.run_fn"
 TUNER_FN = "trainer.tuning.tuner_fn"
 SERVING_DIR = "serving"  # under the output dir: <model>/<version>/ in TF Serving's layout
+RECOMMENDATIONS_DIR = "recommendations"  # beside it: <model>/<version>/ batch recommendations
 METADATA_FILE = "metadata.sqlite"
 PIPELINE_ROOT_DIR = "pipeline_root"
 # Source whose change must invalidate a step's cached results: TFX only fingerprints module
@@ -28,18 +35,34 @@ PIPELINE_ROOT_DIR = "pipeline_root"
 TRANSFORM_CODE = ("transform", "contract")
 TRAINER_CODE = ("trainer", "contract")
 DEFAULT_TRAINER_MACHINE_TYPE = "n1-standard-8"
+# Pipeline parameters of a compiled Vertex AI pipeline (KFP runtime parameters, set per run by
+# `recsys submit --param NAME=VALUE`); the Trainers' configs are TRAINER_CONFIG_PARAM + model.
+DATA_ROOT_PARAM = "data_root"
+SERVING_ROOT_PARAM = "serving_root"
+PROTOCOL_PARAM = "protocol"
+TRAIN_FILE_PARAM = "train_file"
+EVAL_FILE_PARAM = "eval_file"
+TRAINER_CONFIG_PARAM = "trainer_config_"
 _PROJECT = re.compile(r"^[a-z][a-z0-9.:-]*[a-z0-9]$")
+_TENSORBOARD = re.compile(r"^projects/[^/]+/locations/[a-z]+(-[a-z]+)+[0-9]+/tensorboards/[^/]+$")
 _REGION = re.compile(r"^[a-z]+(-[a-z]+)+[0-9]+$")
 _MACHINE_TYPE = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)+$")
 
 
-class InvalidVertexTraining(ValueError):
-    """A VertexTraining field with a bad value; `field` names it."""
+class InvalidVertexSetting(ValueError):
+    """A VertexTraining or VertexPipeline field with a bad value; `field` names it."""
 
     def __init__(self, field: str, message: str) -> None:
         super().__init__(f"{field}: {message}")
         self.field = field
         self.message = message
+
+
+def check_project_and_region(project: str, region: str) -> None:
+    if not _PROJECT.match(project or ""):
+        raise InvalidVertexSetting("project", f"{project!r} is not a project id")
+    if not _REGION.match(region or ""):
+        raise InvalidVertexSetting("region", f"{region!r} is not a region, e.g. us-central1")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,31 +82,27 @@ class VertexTraining:
     service_account: str | None = None
 
     def __post_init__(self) -> None:
-        if not _PROJECT.match(self.project or ""):
-            raise InvalidVertexTraining("project", f"{self.project!r} is not a project id")
-        if not _REGION.match(self.region or ""):
-            raise InvalidVertexTraining("region", f"{self.region!r} is not a region, "
-                                                  "e.g. us-central1")
+        check_project_and_region(self.project, self.region)
         if not self.image or any(c.isspace() for c in self.image):
-            raise InvalidVertexTraining("image", f"{self.image!r} is not an image")
+            raise InvalidVertexSetting("image", f"{self.image!r} is not an image")
         if type(self.replica_count) is not int or self.replica_count < 1:
-            raise InvalidVertexTraining("replica_count", f"must be at least 1, got "
+            raise InvalidVertexSetting("replica_count", f"must be at least 1, got "
                                                          f"{self.replica_count!r}")
         if not _MACHINE_TYPE.match(self.machine_type or ""):
-            raise InvalidVertexTraining("machine_type", f"{self.machine_type!r} is not a "
+            raise InvalidVertexSetting("machine_type", f"{self.machine_type!r} is not a "
                                                         "machine type, e.g. n1-standard-8")
         if (self.accelerator_type is None) != (self.accelerator_count == 0):
-            raise InvalidVertexTraining("accelerator", "give both a type and a count >= 1")
+            raise InvalidVertexSetting("accelerator", "give both a type and a count >= 1")
         if self.accelerator_type is not None:
             if self.accelerator_type not in gpu_accelerator_types():
-                raise InvalidVertexTraining(
+                raise InvalidVertexSetting(
                     "accelerator", f"unknown GPU type {self.accelerator_type!r}; choose from "
                                    f"{', '.join(gpu_accelerator_types())}")
             if self.accelerator_count < 1:
-                raise InvalidVertexTraining("accelerator", f"count must be at least 1, got "
+                raise InvalidVertexSetting("accelerator", f"count must be at least 1, got "
                                                            f"{self.accelerator_count}")
         if self.service_account is not None and "@" not in self.service_account:
-            raise InvalidVertexTraining("service_account", f"{self.service_account!r}: expected "
+            raise InvalidVertexSetting("service_account", f"{self.service_account!r}: expected "
                                         "an email, e.g. NAME@PROJECT.iam.gserviceaccount.com")
 
     def worker_pool_specs(self) -> list[dict[str, Any]]:
@@ -144,6 +163,39 @@ class VertexTraining:
         }
 
 
+@dataclasses.dataclass(frozen=True)
+class VertexPipeline:
+    """What only a run on Vertex AI Pipelines has: its project and region, a Vertex AI
+    TensorBoard for the Trainers' logs, and the Model Registry upload of pushed models."""
+
+    project: str
+    region: str
+    # projects/P/locations/R/tensorboards/ID: each Trainer uploads its logs there.
+    tensorboard: str | None = None
+    # Each pushed model becomes a version of registry model `registry_model(<model>)`.
+    model_registry: bool = False
+    # The registry versions' serving container (None: Vertex AI's prebuilt TF image).
+    serving_image: str | None = None
+
+    def __post_init__(self) -> None:
+        check_project_and_region(self.project, self.region)
+        if self.tensorboard is not None and not _TENSORBOARD.match(self.tensorboard):
+            raise InvalidVertexSetting("tensorboard", f"{self.tensorboard!r}: expected "
+                                        "projects/PROJECT/locations/REGION/tensorboards/ID")
+        if self.serving_image is not None and not self.model_registry:
+            raise InvalidVertexSetting("serving_image", "only applies with the Model Registry")
+
+    def tensorboard_config(self, model_name: str) -> dict[str, str] | None:
+        """The Trainer's custom_config entry for its TensorBoard upload (contract.keys)."""
+        if self.tensorboard is None:
+            return None
+        return {TENSORBOARD_RESOURCE: self.tensorboard,
+                TENSORBOARD_EXPERIMENT: f"{PIPELINE_NAME}-{model_name}"}
+
+    def registry_model(self, model_name: str) -> str:
+        return f"{PIPELINE_NAME}-{model_name}"
+
+
 def gpu_accelerator_types() -> tuple[str, ...]:
     """Vertex AI's GPU AcceleratorType names (in the installed client library)."""
     from google.cloud.aiplatform_v1.types.accelerator_type import AcceleratorType
@@ -175,17 +227,36 @@ class PipelineSettings:
     # Data gate (components/data_gate, components/movielens_example_gen).
     quarantine_bad_rows: bool = False  # ExampleGen sets bad rows aside instead of failing
     max_bad_row_fraction: float = 0.01  # ... and fails only above this fraction
+    # Accepted rating times, seconds since the epoch (None: one day after the run) and what a
+    # user's repeated rating of a movie does (components/movielens_example_gen/rules.py).
+    min_timestamp: int = rules.EARLIEST_TIMESTAMP
+    max_timestamp: int | None = None
+    duplicate_ratings: str = rules.DuplicatePolicy.KEEP_LATEST.value
     drift_threshold: float | None = None  # None: the thresholds in the curated schema
     # Relative: inside the installed contract package (contract/schema.py).
     schema_file: str = CURATED_SCHEMA
+    # The infra check's budget: the median latency allowed for any warm-up request.
+    latency_budget_ms: float = DEFAULT_LATENCY_BUDGET_MS
     # None: each Trainer trains inside its pipeline step (the stock Trainer); else a Vertex AI
     # training job per Trainer (orchestrator "vertex" only).
     vertex_training: VertexTraining | None = None
     # A Tuner node before each Trainer (trainer/tuning.py) with this many trials; 0: none, the
     # defaults of trainer/config.py train.
     tune_trials: int = 0
+    # A Vertex AI Pipelines run: pipeline parameters, gate metrics for Vertex AI Experiments,
+    # TensorBoard and the Model Registry (None: a local run).
+    vertex: VertexPipeline | None = None
     # Local runs: the ML Metadata store (SQLite); None on Vertex AI, which keeps its own.
     metadata_path: str | None = None
+    # Spans (components/movielens_example_gen/spans.py): None reads data_dir as one MovieLens
+    # directory; N trains on the latest N spans (0: all), ending at `span` (None: the latest
+    # complete one).
+    window: int | None = None
+    span: int | None = None
+    # Each Trainer starts from the last blessed model of its name (trainer/warm_start.py).
+    warm_start: bool = False
+    # Where each pushed version's batch recommendations go, as <model>/<version>/ (None: none).
+    recommendations_dir: str | None = None
 
     @classmethod
     def local(cls, data_dir: str, output_dir: str, *, serving_dir: str | None = None,
@@ -198,6 +269,7 @@ class PipelineSettings:
             pipeline_root=os.path.join(output_dir, PIPELINE_ROOT_DIR),
             serving_dir=serving_dir or os.path.join(output_dir, SERVING_DIR),
             metadata_path=os.path.join(output_dir, METADATA_FILE),
+            recommendations_dir=os.path.join(output_dir, RECOMMENDATIONS_DIR),
             beam_args=local_beam_args(beam_workers) if beam_workers > 1 else (), **fields)
 
     @property

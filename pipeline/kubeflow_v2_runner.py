@@ -7,7 +7,7 @@ import os
 from tfx import v1 as tfx
 
 from pipeline import configs
-from pipeline.pipeline import create_pipeline
+from pipeline.pipeline import create_pipeline, runtime_parameters
 
 DIRECT = "direct"
 DATAFLOW = "dataflow"
@@ -43,10 +43,16 @@ def direct_beam_args() -> tuple[str, ...]:
 
 
 def compile_pipeline(settings: configs.PipelineSettings, image: str, output_path: str) -> dict:
-    """Writes the PipelineJob JSON to `output_path` (local or gs://) and returns it as a dict."""
+    """Writes the PipelineJob JSON to `output_path` (local or gs://) and returns it as a dict.
+
+    Pipeline spec schema 2.1: its `runtimeConfig.parameterValues` holds every pipeline
+    parameter's default as a plain JSON value, which `recsys submit --param` overrides.
+    """
     runner = tfx.orchestration.experimental.KubeflowV2DagRunner(
-        config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(default_image=image),
+        config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(
+            default_image=image, use_pipeline_spec_2_1=True),
         output_dir=os.path.dirname(output_path) or ".",
         output_filename=os.path.basename(output_path))
     # No metadata config: Vertex AI Pipelines keeps ML Metadata itself.
-    return runner.run(create_pipeline(settings))
+    pipeline = create_pipeline(settings)
+    return runner.run(pipeline, parameter_values=runtime_parameters(pipeline))

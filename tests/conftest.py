@@ -14,7 +14,7 @@ import pytest
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-pytest_plugins = ["tests.fixtures.vertex"]
+pytest_plugins = ["tests.fixtures.vertex", "tests.fixtures.vertex_api"]
 
 
 @pytest.fixture(scope="session")

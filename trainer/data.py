@@ -15,6 +15,10 @@ from contract import features as F
 from trainer.models.towers import VocabSizes
 
 SHUFFLE_SEED = 42
+# Examples held for shuffling (tfxio's default is 10,000). The ExampleGen writes each user's
+# events together, so a small buffer trains on ~100 users at a time; 500,000 transformed
+# examples (~150 MB) shuffle ML-1M whole and mix a large dataset over thousands of users.
+SHUFFLE_BUFFER = 500_000
 Batch = dict[str, np.ndarray]
 
 
@@ -34,8 +38,8 @@ def dataset(
     batching, so a cache after it would replay the first epoch's order every epoch.
     """
     options = tfxio.TensorFlowDatasetOptions(
-        batch_size=batch_size, shuffle=shuffle, shuffle_seed=SHUFFLE_SEED, num_epochs=num_epochs,
-        drop_final_batch=False)
+        batch_size=batch_size, shuffle=shuffle, shuffle_seed=SHUFFLE_SEED,
+        shuffle_buffer_size=SHUFFLE_BUFFER, num_epochs=num_epochs, drop_final_batch=False)
     return data_accessor.tf_dataset_factory(
         file_pattern, options, tf_transform_output.transformed_metadata.schema)
 
@@ -78,6 +82,8 @@ class TrainingTables:
     seen: tf.RaggedTensor  # [U + 1, None] movie indices each user rated in training
     movie_counts: np.ndarray  # [M] training examples of each movie (int64)
     validation_movie_counts: np.ndarray  # [M] validation examples of each movie (int64)
+    # [M] each movie's title ("" if the examples carry none); labels, not model features.
+    titles: list[str] = dataclasses.field(default_factory=list)
 
     def with_validation_fitted(self) -> TrainingTables:
         """The tables of a model fitted on training and validation examples alike."""
@@ -102,12 +108,13 @@ def training_tables(train_batches: tf.data.Dataset, vocab: VocabSizes,
             counts[split] += np.bincount(np.asarray(batch[F.MOVIE_INDEX]).reshape(-1),
                                          minlength=vocab.movies + 1)
     return TrainingTables(catalogue.result(), users.result(), seen.result(),
-                          counts["train"][:vocab.movies], counts["validation"][:vocab.movies])
+                          counts["train"][:vocab.movies], counts["validation"][:vocab.movies],
+                          catalogue.titles())
 
 
 class _Catalogue:
     """One row per known movie (index 0..M-1): {movie_index [M], genres_multi_hot [M, G],
-    year_bucket [M]}.
+    year_bucket [M]}, and the titles beside it (`titles`).
 
     Movie features are constant per movie, so the last value seen for a movie is its value.
     """
@@ -116,12 +123,18 @@ class _Catalogue:
         self._num_movies = num_movies
         self._genres = np.zeros((num_movies, F.GENRE_SLOTS), np.float32)
         self._years = np.zeros((num_movies,), np.int64)
+        self._titles = np.full((num_movies,), b"", dtype=object)
 
     def add(self, batch: Batch) -> None:
         index = np.asarray(batch[F.MOVIE_INDEX]).reshape(-1)
         known = index < self._num_movies
         self._genres[index[known]] = np.asarray(batch[F.GENRES_MULTI_HOT])[known]
         self._years[index[known]] = np.asarray(batch[F.YEAR_BUCKET]).reshape(-1)[known]
+        if F.TITLE in batch:
+            self._titles[index[known]] = np.asarray(batch[F.TITLE]).reshape(-1)[known]
+
+    def titles(self) -> list[str]:
+        return [title.decode("utf-8") for title in self._titles]
 
     def result(self) -> dict[str, tf.Tensor]:
         return {

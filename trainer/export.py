@@ -1,36 +1,42 @@
 """One SavedModel layout for all five models: raw strings in, the Transform graph embedded.
 
-Signatures (B = batch, K = top_k, D = embedding width):
+Signatures (B = batch, K = top_k, D = embedding width, C = keys.MOVIE_COALITIONS = 8):
 
 | name | inputs | outputs |
 | --- | --- | --- |
-| recommend | user_id [B], history [B, H], exclude_movie_ids [B, E] | movie_ids, scores [B, K] |
+| recommend | user_id [B], history [B], exclude_movie_ids [B] | movie_ids, scores [B, K] |
 | predict_rating | user_id [B], movie_id [B]  (rating models only) | predicted_rating [B] |
 | serving_default | = recommend (retrieval models) or predict_rating (rating models) |  |
 | serving_tf_example | examples [B] raw tf.Examples | movie_ids, scores, popular_movie_ids |
 | item_embeddings | movie_id [B] | embedding [B, D], known [B] |
 | similar_items | movie_id [B] | movie_ids [B, K], scores [B, K], known [B] |
-| score_features | user_id [U], user_reset [U, 4], history_keep [U, L], | scores [U, N], |
-| | movie_id [N], movie_reset [N, 3] | user_known [U], movie_known [N], |
-| | | history_movie_ids [U, L] |
+| score_features | user_id [B], user_reset [B, 4], history_keep [B, L], movie_id [B] | |
+| | | scores [B, C], user_known [B], movie_known [B], history_movie_ids [B, L] |
+
+Every input is [B] or [B, fixed] and every output's first dimension is B, so TF Serving's
+batching (--enable_batching) may concatenate concurrent requests along B and split the answers
+back without changing any of them. That is why a list of ids (history, exclude_movie_ids) is
+ONE string per row, ids separated by whitespace (keys.ID_SEPARATOR; "" = an empty list):
+[B, N] lists would need the same N in every request batched together, and TF Serving pads a
+shorter one with its first id, which would silently add a movie to a history.
 
 serving_tf_example (for TFMA) leaves out the user's training movies and adds the popularity
-baseline's top-K; rating models add predicted_rating. String inputs use "" as padding.
-Unknown users fall back to the out-of-vocabulary embedding; history given in the request
-replaces the stored one (for a new user); unknown movies are `known=False` and get the most
-popular movies (the vocabulary is frequency-ordered) with score 0 from `similar_items`, never
-an error.
+baseline's top-K; rating models add predicted_rating. Unknown users fall back to the
+out-of-vocabulary embedding; history given in the request replaces the stored one (for a new
+user); unknown movies are `known=False` and get the most popular movies (the vocabulary is
+frequency-ordered) with score 0 from `similar_items`, never an error.
 
-score_features scores every (user row, movie row) pair, U x N, from the model's own features
-with chosen feature groups reset to a reference value: the model's input, per group, for an
-unknown user or movie (the unknown-user row of the user table and an out-of-vocabulary movie).
-Columns of user_reset are keys.USER_GROUPS, of movie_reset keys.MOVIE_GROUPS; history_keep
-[U, L] keeps or drops each position of the user's stored history (the latest L training
-movies, newest last, named by history_movie_ids, "" = padding). The score is the predicted
+score_features scores row b's (user, movie) pair from the model's own features with chosen
+feature groups reset to a reference value: the model's input, per group, for an unknown user
+or movie (the unknown-user row of the user table and an out-of-vocabulary movie). Columns of
+user_reset are keys.USER_GROUPS; history_keep [B, L] keeps or drops each position of the
+user's stored history (the latest L training movies, newest last, named by history_movie_ids,
+"" = padding). Column c of scores is the movie under movie-side coalition c: movie group i
+(keys.MOVIE_GROUPS) is kept iff bit i of c is set, reset otherwise. The score is the predicted
 rating for rating models and the retrieval score (`recommend`'s) for the others; with nothing
-reset it equals those signatures' scores. It lets a caller compute exact Shapley values over
-feature groups (recsys.serving.explain): one call scores all 2^n coalitions as a users x
-movies grid.
+reset (user_reset all False, history_keep all True, column C - 1) it equals those signatures'
+scores. It lets a caller compute exact Shapley values over feature groups
+(recsys.serving.explain): one call scores all 2^n coalitions, user-side coalitions as rows.
 
 | group | reference (reset) value |
 | --- | --- |
@@ -52,13 +58,15 @@ from contract.catalogue import Kind
 from trainer.models.base import RecommenderModel
 
 Features = dict[str, tf.Tensor]
-STRING_LIST = tf.TensorSpec([None, None], tf.string)
 STRING_BATCH = tf.TensorSpec([None], tf.string)
 # score_features' reset columns (keys.USER_GROUPS / keys.MOVIE_GROUPS), in order: (transformed
 # feature, its reference value or None for the out-of-vocabulary id).
 _USER_RESETS = ((F.USER_INDEX, None), (F.GENDER_INDEX, 0), (F.AGE_BUCKET, 0),
                 (F.OCCUPATION_INDEX, 0))
 _MOVIE_RESETS = ((F.MOVIE_INDEX, None), (F.GENRES_MULTI_HOT, 0), (F.YEAR_BUCKET, 0))
+# [C, groups]: movie-side coalition c keeps group i iff bit i of c is set.
+_COALITION_KEEPS = [[(c >> i) & 1 == 1 for i in range(len(_MOVIE_RESETS))]
+                    for c in range(keys.MOVIE_COALITIONS)]
 
 
 class ServingModule(tf.Module):
@@ -98,8 +106,7 @@ class ServingModule(tf.Module):
         # history_keep is as wide as the data's history (users' history_index [U + 1, L]).
         self.score_features = tf.function(self._score_features, input_signature=[
             STRING_BATCH, tf.TensorSpec([None, len(keys.USER_GROUPS)], tf.bool),
-            tf.TensorSpec([None, users[F.HISTORY_INDEX].shape[1]], tf.bool), STRING_BATCH,
-            tf.TensorSpec([None, len(keys.MOVIE_GROUPS)], tf.bool)])
+            tf.TensorSpec([None, users[F.HISTORY_INDEX].shape[1]], tf.bool), STRING_BATCH])
 
     # -- raw ids -> transformed features -------------------------------------------------
     def _transform(self, raw: Features) -> Features:
@@ -119,7 +126,7 @@ class ServingModule(tf.Module):
 
     def _query_features(self, user_id: tf.Tensor, history: tf.Tensor) -> Features:
         transformed = self._transform({
-            F.USER_ID: tf.expand_dims(user_id, 1), F.HISTORY: _strings_to_sparse(history)})
+            F.USER_ID: tf.expand_dims(user_id, 1), F.HISTORY: _id_lists(history)})
         user_index = tf.minimum(transformed[F.USER_INDEX], self._unknown_user)
         features = {name: tf.gather(table, user_index) for name, table in self.users.items()}
         features[F.USER_INDEX] = transformed[F.USER_INDEX]
@@ -144,8 +151,8 @@ class ServingModule(tf.Module):
         return {"movie_ids": tf.gather(self.movie_ids, top.indices), "scores": top.values}
 
     def _exclusion_mask(self, movie_ids: tf.Tensor) -> tf.Tensor:
-        """[B, E] movie ids ("" = padding) -> [B, M] True where a movie is excluded."""
-        sparse = _strings_to_sparse(movie_ids)
+        """[B] id lists -> [B, M] True where a movie is excluded."""
+        sparse = _id_lists(movie_ids)
         index = self._movie_index(tf.reshape(sparse.values, [-1]))
         return self._mask(sparse.indices[:, 0], index, tf.shape(movie_ids, out_type=tf.int64)[0])
 
@@ -178,13 +185,13 @@ class ServingModule(tf.Module):
         scores = tf.where(exclude, -1e9, by_popularity)
         return tf.gather(self.movie_ids, tf.math.top_k(scores, k=self.top_k).indices)
 
-    @tf.function(input_signature=[STRING_BATCH, STRING_LIST, STRING_LIST])
+    @tf.function(input_signature=[STRING_BATCH, STRING_BATCH, STRING_BATCH])
     def recommend(self, user_id, history, exclude_movie_ids):
         return self._top_k(
             self._query_features(user_id, history), self._exclusion_mask(exclude_movie_ids))
 
     def _predict_rating(self, user_id, movie_id):
-        features = self._query_features(user_id, tf.fill([tf.shape(user_id)[0], 0], ""))
+        features = self._query_features(user_id, tf.fill(tf.shape(user_id), ""))
         features.update(self._movie_features(self._movie_index(movie_id)))
         return {"predicted_rating": self.model.predict_rating(features)}
 
@@ -237,14 +244,14 @@ class ServingModule(tf.Module):
                 "known": known}
 
     # -- explanation -------------------------------------------------------------------------
-    def _score_features(self, user_id, user_reset, history_keep, movie_id, movie_reset):
-        users = self._query_features(user_id, tf.fill([tf.shape(user_id)[0], 0], ""))
+    def _score_features(self, user_id, user_reset, history_keep, movie_id):
+        users = self._query_features(user_id, tf.fill(tf.shape(user_id), ""))
         history_ids = tf.gather(  # history_index = movie index + 1, M + 1 out of vocabulary
             tf.concat([[""], self.movie_ids, [F.UNKNOWN_TOKEN]], 0), users[F.HISTORY_INDEX])
         user_known = users[F.USER_INDEX] < self._unknown_user
         movie_index = self._movie_index(movie_id)
-        movies = self._reset_movie(self._movie_content(movie_index), movie_reset)
-        scores = self._pair_scores(self._reset_user(users, user_reset, history_keep), movies)
+        scores = self._coalition_scores(self._reset_user(users, user_reset, history_keep),
+                                        movie_index)
         return {"scores": scores, "user_known": user_known,
                 "movie_known": movie_index < tf.shape(self.movie_ids, out_type=tf.int64)[0],
                 "history_movie_ids": history_ids}
@@ -269,25 +276,33 @@ class ServingModule(tf.Module):
             features[name] = _where_rows(known, features[name], tf.zeros_like(features[name]))
         return features
 
-    def _reset_movie(self, movies: Features, reset: tf.Tensor) -> Features:
-        movies = dict(movies)
+    def _movie_variants(self, movie_index: tf.Tensor) -> Features:
+        """movie_index [N] -> [N * C] features: each movie under every movie-side coalition
+        (row n * C + c: group i kept iff bit i of c is set, else reset to its reference)."""
+        coalitions = keys.MOVIE_COALITIONS
+        movies = self._movie_content(tf.repeat(movie_index, coalitions))
+        kept = tf.tile(tf.constant(_COALITION_KEEPS), [tf.size(movie_index), 1])  # [N * C, g]
         num_movies = tf.shape(self.movie_ids, out_type=tf.int64)[0]
         for column, (name, reference) in enumerate(_MOVIE_RESETS):
             value = tf.cast(num_movies if reference is None else reference, movies[name].dtype)
-            movies[name] = _where_rows(reset[:, column], tf.fill(tf.shape(movies[name]), value),
-                                       movies[name])
+            movies[name] = _where_rows(kept[:, column], movies[name],
+                                       tf.fill(tf.shape(movies[name]), value))
         return movies
 
-    def _pair_scores(self, users: Features, movies: Features) -> tf.Tensor:
-        """[U, N]: the predicted rating of every pair (rating models) or the retrieval score."""
-        if self.model.kind != Kind.RATING:
-            return self.model.score(self.model.query_embeddings(users),
-                                    self.model.candidate_embeddings(movies))
-        num_users = tf.shape(users[F.USER_INDEX])[0]
-        num_movies = tf.shape(movies[F.MOVIE_INDEX])[0]
-        pairs = {name: tf.repeat(value, num_movies, axis=0) for name, value in users.items()}
-        pairs.update({name: _tile_rows(value, num_users) for name, value in movies.items()})
-        return tf.reshape(self.model.predict_rating(pairs), [num_users, num_movies])
+    def _coalition_scores(self, users: Features, movie_index: tf.Tensor) -> tf.Tensor:
+        """[B, C]: row b's user with row b's movie under every movie-side coalition; the
+        predicted rating (rating models) or the retrieval score."""
+        coalitions = keys.MOVIE_COALITIONS
+        if self.model.kind == Kind.RATING:
+            pairs = {name: tf.repeat(value, coalitions, axis=0) for name, value in users.items()}
+            pairs.update(self._movie_variants(movie_index))
+            return tf.reshape(self.model.predict_rating(pairs), [-1, coalitions])
+        # Each distinct movie's variants are embedded once (an explanation asks one movie).
+        distinct, position = tf.unique(movie_index)
+        scores = self.model.score(self.model.query_embeddings(users),
+                                  self.model.candidate_embeddings(self._movie_variants(distinct)))
+        columns = position[:, None] * coalitions + tf.range(coalitions)[None, :]
+        return tf.gather(scores, columns, batch_dims=1)
 
     def signatures(self) -> dict[str, tf.types.experimental.ConcreteFunction]:
         main = self.predict_rating if self.model.kind == Kind.RATING else self.recommend
@@ -309,16 +324,10 @@ def export(module: ServingModule, export_dir: str) -> None:
     tf.saved_model.save(module, export_dir, signatures=module.signatures())
 
 
-def _strings_to_sparse(values: tf.Tensor) -> tf.SparseTensor:
-    """[B, N] strings with "" padding -> SparseTensor of the non-empty ones, packed to the left
-    in their order, as tf.io.parse_example returns a VarLenFeature."""
-    return tf.ragged.boolean_mask(values, tf.not_equal(values, "")).to_sparse()
-
-
-def _tile_rows(value: tf.Tensor, times: tf.Tensor) -> tf.Tensor:
-    """[N, ...] -> [times * N, ...]: the rows repeated as a block (row i * N + j = row j)."""
-    multiples = tf.concat([[times], tf.ones([tf.rank(value) - 1], tf.int32)], 0)
-    return tf.tile(value, multiples)
+def _id_lists(values: tf.Tensor) -> tf.SparseTensor:
+    """[B] strings of whitespace-separated ids -> [B, N] SparseTensor of the ids in their
+    order, as tf.io.parse_example returns a VarLenFeature."""
+    return tf.strings.split(values).to_sparse()
 
 
 def _where_rows(condition: tf.Tensor, if_true: tf.Tensor, if_false: tf.Tensor) -> tf.Tensor:

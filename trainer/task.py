@@ -10,22 +10,32 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import math
 import os
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
+from absl import logging
 from tfx import v1 as tfx
 
 from contract import catalogue, splits, topk_metrics
 from contract import features as F
-from contract.keys import DISTRIBUTION_ENV, HPARAMS_KEY, METRICS_FILE, MODEL_NAME_KEY, TOP_K
-from trainer import data, evaluation, tflite
+from contract.keys import (
+    DISTRIBUTION_ENV,
+    HPARAMS_KEY,
+    METRICS_FILE,
+    MODEL_NAME_KEY,
+    TENSORBOARD_KEY,
+    TOP_K,
+)
+from trainer import data, evaluation, serving_requests, tensorboard, tflite, warm_start
 from trainer.config import TrainingConfig, config_with_tuned
+from trainer.errors import TrainingDiverged
 from trainer.export import ServingModule, export
 from trainer.models.base import RecommenderModel
 from trainer.models.registry import build_model
@@ -33,6 +43,7 @@ from trainer.models.towers import VocabSizes
 
 SCAN_BATCH = 4096
 TRAINING_SEED = 42
+REFIT_RUN = "refit"  # the refit's TensorBoard curves: <model_run>/refit/train
 # Users or movies with fewer training ratings than this count as cold in the eval report.
 COLD_THRESHOLD = 5
 STRATEGIES = {
@@ -51,6 +62,8 @@ class TrainedModel:
     metrics: dict[str, Any]
     curves: dict[str, list[float]]
     train_seconds: float
+    config: TrainingConfig  # as trained (a warm start trains fewer epochs)
+    warm_start: dict[str, Any] | None = None  # warm_start.Report and epochs; None: cold
 
 
 def make_strategy(kind: str | None = None) -> tf.distribute.Strategy:
@@ -72,8 +85,11 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     hyper-parameters when the pipeline tuned (`fn_args.hyperparameters`), then the run's
     --hparam overrides, which win.
 
-    Models whose catalogue entry asks for it also get an on-device TFLite top-K under the
-    SavedModel's `extra/` folder (see trainer.tflite), so the Pusher pushes both together.
+    The SavedModel holds TF Serving's warm-up requests (trainer.serving_requests). With a base
+    model (the pipeline wires the last blessed model of this name when warm start is on) the
+    model starts from its weights (trainer/warm_start.py). Models whose catalogue entry asks
+    for it also get an on-device TFLite top-K under the SavedModel's `extra/` folder (see
+    trainer.tflite), so the Pusher pushes both together.
     With several workers, only the chief's metrics and model are kept (see `output_dirs`).
     """
     strategy = make_strategy()  # first: no TensorFlow op may run before a multi-worker one
@@ -82,19 +98,42 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     config = config_with_tuned(name, fn_args.hyperparameters,
                                fn_args.custom_config.get(HPARAMS_KEY) or {})
     tft_output = tft.TFTransformOutput(fn_args.transform_output)
-    trained = train_and_evaluate(
-        name, config, SplitFiles.of(fn_args), fn_args.data_accessor, tft_output, strategy)
-    tables = trained.tables
     with output_dirs(strategy, fn_args.model_run_dir, fn_args.serving_model_dir) as (
             run_dir, serving_dir):
+        trained = train_and_evaluate(
+            name, config, SplitFiles.of(fn_args), fn_args.data_accessor, tft_output, strategy,
+            log_dir=run_dir, base_model=fn_args.base_model)
+        tables = trained.tables
         _write_json(os.path.join(run_dir, METRICS_FILE), {
-            "model": name, "config": dataclasses.asdict(config), "eval": trained.metrics,
-            "train_seconds": round(trained.train_seconds, 2), "training_curves": trained.curves})
-        export(ServingModule(trained.model, tft_output, tables.catalogue, tables.users, TOP_K,
-                             tables.seen), serving_dir)
+            "model": name, "config": dataclasses.asdict(trained.config),
+            "eval": trained.metrics, "train_seconds": round(trained.train_seconds, 2),
+            "training_curves": trained.curves, "warm_start": trained.warm_start})
+        # A catalogue smaller than K (tiny data) returns all its movies.
+        top_k = min(TOP_K, int(tables.catalogue[F.MOVIE_INDEX].shape[0]))
+        write_projector(run_dir, trained.model, tables, tft_output)
+        module = ServingModule(trained.model, tft_output, tables.catalogue, tables.users, top_k,
+                               tables.seen)
+        export(module, serving_dir)
+        serving_requests.write_warmup(serving_dir, serving_requests.warmup_requests(
+            name, module.signatures(), warmup_sample(tft_output, tables)))
         if catalogue.entry(name).tflite:
-            tflite.write(trained.model, tables.catalogue, tft_output, serving_dir, TOP_K)
+            tflite.write(trained.model, tables.catalogue, tft_output, serving_dir, top_k)
+        if strategy.extended.should_checkpoint:  # the chief's logs only
+            tensorboard.upload(fn_args.custom_config.get(TENSORBOARD_KEY), run_dir,
+                               time.strftime("run-%Y%m%d-%H%M%S", time.gmtime()))
     wait_for_all_workers(strategy)
+
+
+def warmup_sample(tft_output: tft.TFTransformOutput,
+                  tables: data.TrainingTables) -> serving_requests.Sample:
+    """Real ids for the warm-up requests: the vocabularies and the users' training movies."""
+    def strings(name: str) -> list[str]:
+        return [value.decode() for value in tft_output.vocabulary_by_name(name)]
+
+    users = max(serving_requests.WARMUP_BATCHES)
+    return serving_requests.sample_from_vocabulary(
+        strings(F.USER_VOCAB), strings(F.MOVIE_VOCAB), tables.seen[:users].to_list(),
+        data.history_length(tft_output))
 
 
 def wait_for_all_workers(strategy: tf.distribute.Strategy) -> None:
@@ -145,10 +184,17 @@ def train_and_evaluate(
     data_accessor: tfx.components.DataAccessor,
     tft_output: tft.TFTransformOutput,
     strategy: tf.distribute.Strategy,
+    log_dir: str | None = None,
+    base_model: str | None = None,
 ) -> TrainedModel:
-    """Builds model `name`, fits it on the train files (its curves on the validation files),
-    then, with `config.refit`, once more on the train and validation files (the curves of that
-    fit prefixed `refit_`); evaluates the last on the eval files."""
+    """Builds model `name`, fits it on the train files (its curves on the validation files,
+    and in TensorBoard's format under `log_dir` if given), then, with `config.refit`, once more
+    on the train and validation files for as many epochs as the first fit kept (the curves of
+    that fit prefixed `refit_`, under `log_dir`/refit); evaluates the last on the eval files.
+
+    With `base_model` (a SavedModel of the same model) both fits start from that model's
+    weights and train `warm_start_fraction` of the epochs; a base of other hyper-parameters is
+    left aside (trained from scratch, with a warning)."""
 
     def batches(patterns: list[str], batch_size: int = SCAN_BATCH, shuffle: bool = False):
         return data.dataset(patterns, data_accessor, tft_output, batch_size, shuffle=shuffle)
@@ -158,22 +204,55 @@ def train_and_evaluate(
     vocab = data.vocab_sizes(tft_output)
     validation = batches(files.validation) if files.validation else None
     tables = data.training_tables(batches(files.train), vocab, validation)
+    if not tables.validation_movie_counts.any():  # e.g. no user with 3 ratings under TOPK
+        validation = None
+    base = _base(base_model, name, config, vocab.history_length)
+    reports: list[warm_start.Report] = []
+    initialize = None
+    if base is not None:
+        config = warm_start.warm_config(config)
+        vocabularies = {vocabulary: tft_output.vocabulary_by_name(vocabulary)
+                        for vocabulary in warm_start.VOCABULARIES}
+
+        def initialize(model: RecommenderModel) -> None:
+            warm_start.build(model, vocab)
+            reports.append(warm_start.copy_weights(base, model, vocabularies))
+
     started = time.monotonic()
+    callbacks = tensorboard.callbacks(log_dir, config.early_stopping_patience,
+                                      has_validation=validation is not None)
     model, curves = fit(name, vocab, config, tables,
                         batches(files.train, config.batch_size, shuffle=True), strategy,
-                        validation)
+                        validation, callbacks, initialize)
     if validation is not None and config.refit:
         tf.keras.utils.set_random_seed(TRAINING_SEED)
         tables = tables.with_validation_fitted()
+        refit_config = dataclasses.replace(config, epochs=kept_epochs(config, curves))
+        refit_callbacks = tensorboard.callbacks(
+            log_dir and os.path.join(log_dir, REFIT_RUN), has_validation=False)
         model, refit_curves = fit(
-            name, vocab, config, tables,
-            batches(files.train + files.validation, config.batch_size, shuffle=True), strategy)
+            name, vocab, refit_config, tables,
+            batches(files.train + files.validation, config.batch_size, shuffle=True), strategy,
+            callbacks=refit_callbacks, initialize=initialize)
         curves.update({f"refit_{metric}": values for metric, values in refit_curves.items()})
     train_seconds = time.monotonic() - started
     metrics = evaluate(model, tables, batches(files.eval))
     for stage in getattr(model, "stages", ()):  # a cascade: each stage alone, same split
         metrics[f"stage_{stage.name}"] = evaluate(stage, tables, batches(files.eval))
-    return TrainedModel(model, tables, metrics, curves, train_seconds)
+    report = {**reports[0].as_json(), "epochs": config.epochs} if reports else None
+    return TrainedModel(model, tables, metrics, curves, train_seconds, config, report)
+
+
+def _base(path: str | None, name: str, config: TrainingConfig,
+          history_length: int) -> warm_start.BaseModel | None:
+    """The base model to start from, None without one or when it does not fit `config`."""
+    if not path:
+        return None
+    try:
+        return warm_start.load_base(path, name, config, history_length)
+    except warm_start.IncompatibleBase as error:
+        logging.warning("warm start: %s; training %s from scratch", error, name)
+        return None
 
 
 def fit(
@@ -184,21 +263,70 @@ def fit(
     train_batches: tf.data.Dataset,
     strategy: tf.distribute.Strategy | None = None,
     validation_batches: tf.data.Dataset | None = None,
+    callbacks: list[tf.keras.callbacks.Callback] | None = None,
+    initialize: Callable[[RecommenderModel], None] | None = None,
 ) -> tuple[RecommenderModel, dict[str, list[float]]]:
-    """Builds and compiles model `name` in `strategy`'s scope, fits it for `config.epochs`.
+    """Builds and compiles model `name` in `strategy`'s scope (then `initialize`s it there,
+    e.g. a warm start), fits it for `config.epochs`.
 
     `train_batches` hold global batches ({name: [B, ...]}, B = config.batch_size): under a
     multi-worker strategy every worker passes the same ones and trains on its share of each
     (`data.shard_by_data`). Returns the model and its curves: metric -> per epoch, the
-    validation ones prefixed `val_` when `validation_batches` are given.
+    validation ones prefixed `val_` when `validation_batches` are given. `callbacks` go to
+    Keras' fit (TensorBoard, early stopping: see trainer.tensorboard).
     """
     strategy = strategy or tf.distribute.get_strategy()
     with strategy.scope():
         model = build_model(name, vocab, config, tables.catalogue, tables.movie_counts)
+        if initialize is not None:
+            initialize(model)
     validation = None if validation_batches is None else data.shard_by_data(validation_batches)
     history = model.fit(data.shard_by_data(train_batches), epochs=config.epochs, verbose=2,
-                        validation_data=validation)
+                        validation_data=validation,
+                        callbacks=[*(callbacks or ()),
+                                   StopOnNonFiniteLoss(name, config.learning_rate)])
     return model, history.history
+
+
+def kept_epochs(config: TrainingConfig, curves: dict[str, list[float]]) -> int:
+    """The epochs of the fit whose weights were kept: with early stopping, up to the lowest
+    validation loss (what EarlyStopping restored); otherwise all of them."""
+    losses = curves.get(tensorboard.MONITORED)
+    if not config.early_stopping_patience or not losses:
+        return config.epochs
+    return int(np.argmin(losses)) + 1
+
+
+class StopOnNonFiniteLoss(tf.keras.callbacks.Callback):
+    """Raises TrainingDiverged at the first NaN or infinite batch loss. Keras's TerminateOnNaN
+    checks the same but only stops training, silently: run_fn would then export (and the
+    Evaluator judge) a model full of NaN."""
+
+    def __init__(self, model_name: str, learning_rate: float) -> None:
+        super().__init__()
+        self._name, self._learning_rate = model_name, learning_rate
+        self._epoch = 0
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            raise TrainingDiverged(self._name, float(loss), self._epoch + 1, batch + 1,
+                                   self._learning_rate)
+
+def write_projector(log_dir: str, model: RecommenderModel, tables: data.TrainingTables,
+                    tft_output: tft.TFTransformOutput) -> None:
+    """The model's movie vectors (what /similar serves) for TensorBoard's Embedding Projector,
+    labelled with each movie's id, title and genres."""
+    genre_names = [g.decode() for g in tft_output.vocabulary_by_name(F.GENRE_VOCAB)]
+    multi_hot = tables.catalogue[F.GENRES_MULTI_HOT].numpy()
+    genres = [[genre_names[i] for i in np.flatnonzero(row) if i < len(genre_names)]
+              for row in multi_hot]
+    movie_ids = [m.decode() for m in tft_output.vocabulary_by_name(F.MOVIE_VOCAB)]
+    tensorboard.write_projector(log_dir, model.item_embeddings(tables.catalogue).numpy(),
+                                movie_ids, tables.titles, genres)
 
 
 def evaluate(
@@ -229,6 +357,8 @@ def evaluate(
     if model.kind == catalogue.Kind.RATING:
         predictions = model.predict_rating(eval_features)
         metrics["rmse"] = topk_metrics.rmse(predictions, eval_features[F.RATING])
+        metrics["rmse_standard_error"] = topk_metrics.rmse_standard_error(
+            predictions, eval_features[F.RATING])
     metrics["eval_examples"] = int(len(user_index))
     for side, eval_ids in (("user", user_index), ("movie", movie_index)):
         cold = _training_count(train_counts[side], eval_ids) < COLD_THRESHOLD

@@ -35,6 +35,8 @@ def preprocessing_fn(inputs: dict[str, tf.Tensor | tf.SparseTensor],
         F.TIMESTAMP_SCALED: tft.scale_to_0_1(_dense_float(inputs[F.TIMESTAMP])),
         F.HISTORY_INDEX: history_index,
         F.HISTORY_LENGTH_FEATURE: history_length,
+        # Passed through for labels (the Trainer's Embedding Projector), never a model input.
+        F.TITLE: _dense_strings(inputs[F.TITLE]),
     }
 
 

@@ -37,6 +37,8 @@ class DataValidationGateSpec(ComponentSpec):
         executor.ANOMALIES_KEY: ChannelParameter(type=standard_artifacts.ExampleAnomalies),
         executor.PREVIOUS_STATISTICS_KEY: ChannelParameter(
             type=standard_artifacts.ExampleStatistics, optional=True),
+        # The ExampleGen's Examples, for their span properties only (spans: drift per span).
+        executor.EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples, optional=True),
     }
     OUTPUTS = {
         executor.ACCEPTED_STATISTICS_KEY: ChannelParameter(
@@ -53,12 +55,13 @@ class DataValidationGate(base_component.BaseComponent):
     EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(executor.Executor)
 
     def __init__(self, statistics, schema, anomalies, previous_statistics=None,
-                 drift_threshold: float | None = None):
+                 drift_threshold: float | None = None, examples=None):
         if drift_threshold is not None and not 0.0 <= drift_threshold <= 1.0:
             raise ValueError(f"drift_threshold {drift_threshold} is not in 0..1")
         super().__init__(spec=DataValidationGateSpec(
             statistics=statistics, schema=schema, anomalies=anomalies,
             previous_statistics=previous_statistics, drift_threshold=drift_threshold,
+            examples=examples,
             accepted_statistics=channel.Channel(type=standard_artifacts.ExampleStatistics),
             drift_anomalies=channel.Channel(type=standard_artifacts.ExampleAnomalies)))
 
@@ -122,8 +125,11 @@ class CuratedSchemaGen(tfx.components.ImportSchemaGen):
 def validation_nodes(
     statistics, schema_file: str = CURATED_SCHEMA, drift_threshold: float | None = None,
     stock_resolver: bool = False, history_length: int = DEFAULT_HISTORY_LENGTH,
+    examples=None,
 ) -> tuple[list, CuratedSchemaGen, DataValidationGate]:
     """ImportSchemaGen -> ExampleValidator -> (previous statistics) -> DataValidationGate.
+
+    `examples`: the ExampleGen's output, whose span properties make drift per span.
 
     The pipeline's wiring between StatisticsGen and Transform, in one place so that tests run
     exactly this part on its own. Use the ImportSchemaGen's schema downstream and make the
@@ -140,5 +146,5 @@ def validation_nodes(
         statistics=statistics, schema=schema.outputs["schema"],
         anomalies=validator.outputs["anomalies"],
         previous_statistics=previous.outputs["statistics"],
-        drift_threshold=drift_threshold).with_id(GATE_ID)
+        drift_threshold=drift_threshold, examples=examples).with_id(GATE_ID)
     return [schema, validator, previous, gate], schema, gate

@@ -9,7 +9,9 @@ and the PushedModel properties, is inherited):
 * GCS uploads go through `google-cloud-storage` with retries, `if_generation_match=0` (create
   only) and a size + CRC32C check of every object; a failed push deletes what it uploaded;
 * `<version>/assets.extra/item_embeddings.npz` (movie_ids [M] str, embeddings [M, D] float32)
-  is added for similar-item lookups outside TF Serving, which ignores assets.extra.
+  is added for similar-item lookups outside TF Serving, which ignores assets.extra;
+* a model without TF Serving's warm-up requests (`assets.extra/tf_serving_warmup_requests`,
+  written by the Trainer's export) is refused: its first requests would pay for its loading.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import io_utils, proto_utils
 
 from contract.features import MOVIE_VOCAB
-from contract.keys import ITEM_EMBEDDINGS
+from contract.keys import ITEM_EMBEDDINGS, WARMUP_FILE
 
 SAVED_MODEL_PB = "saved_model.pb"
 EMBEDDINGS_FILE = "assets.extra/item_embeddings.npz"
@@ -47,6 +49,10 @@ SOURCE_FILE = "assets.extra/source_model_id.txt"
 # upload reported an error after the server had stored it.
 PUSH_ID_METADATA_KEY = "recsys-push-id"
 _EMBEDDING_BATCH = 4096
+# Execution properties of GcsPusher beside the TFX Pusher's: the destination is
+# SERVING_ROOT/MODEL_NAME when they are set.
+SERVING_ROOT_KEY = "serving_root"
+MODEL_NAME_KEY = "model_name"
 
 Files = dict[str, str]  # path relative to the version directory -> local file
 
@@ -71,9 +77,9 @@ class Executor(tfx_pusher_executor.Executor):
             self._MarkNotPushed(model_push)
             return
         model_path = self.GetModelPath(input_dict)
-        base_directory = _base_directory(exec_properties)
-        target = GcsTarget(base_directory) if base_directory.startswith("gs://") else (
-            LocalTarget(base_directory))
+        destination_root = base_directory(exec_properties)
+        target = GcsTarget(destination_root) if destination_root.startswith("gs://") else (
+            LocalTarget(destination_root))
         model_id = input_dict[standard_component_specs.MODEL_KEY][0].id
         version = _version_from(target, model_id)
         if version is None:
@@ -84,13 +90,18 @@ class Executor(tfx_pusher_executor.Executor):
                          model_id, version)
         # Archive the model in the PushedModel artifact, as the TFX Pusher does.
         io_utils.copy_dir(model_path, model_push.uri)
-        destination = f"{base_directory.rstrip('/')}/{version}"
+        destination = f"{destination_root.rstrip('/')}/{version}"
         self._MarkPushed(model_push, pushed_destination=destination, pushed_version=version)
         logging.info("Model pushed to %s.", destination)
 
 
-def _base_directory(exec_properties: dict[str, Any]) -> str:
-    """The filesystem base_directory of push_destination; only timestamp versioning exists."""
+def base_directory(exec_properties: dict[str, Any]) -> str:
+    """Where the model's versions go: SERVING_ROOT/MODEL_NAME, or else the filesystem
+    base_directory of push_destination (only timestamp versioning exists)."""
+    serving_root = exec_properties.get(SERVING_ROOT_KEY)
+    if serving_root is not None:
+        check_destination(serving_root)
+        return f"{serving_root.rstrip('/')}/{exec_properties[MODEL_NAME_KEY]}"
     destination = pusher_pb2.PushDestination()
     proto_utils.json_to_proto(
         exec_properties[standard_component_specs.PUSH_DESTINATION_KEY], destination)
@@ -139,6 +150,9 @@ def _version_files(model_path: str, scratch: str, model_id: int) -> Files:
     files = {
         os.path.relpath(os.path.join(root, name), model_path): os.path.join(root, name)
         for root, _, names in os.walk(model_path) for name in names}
+    if WARMUP_FILE not in files:
+        raise PushError(f"{model_path} has no {WARMUP_FILE}: TF Serving would load it without "
+                        "warm-up requests (the Trainer's export writes them)")
     embeddings = os.path.join(scratch, "item_embeddings.npz")
     write_item_embeddings(model_path, embeddings)
     files[EMBEDDINGS_FILE] = embeddings

@@ -11,6 +11,12 @@ stream through Beam and are grouped by user, so no step holds all ratings. Each 
 that shuffle packed into a few bytes (`pack_event`): runners that group in memory (the local
 DirectRunner does, in its runner process) hold ~70 bytes per rating instead of a pickled
 Rating's ~500.
+
+Data rules (`rules.py`): timestamps in a window, checked per row like any bad row; a user's
+repeated ratings of one movie are resolved per user after the group-by, before the split, so
+the held-out movie is never also a training positive (the dropped rows are listed in
+`duplicates/rows.jsonl` and counted on the artifact). Each of the train and eval splits must
+end up with examples.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import functools
 import json
 import os
 import struct
+import time
 from collections.abc import Iterable, Iterator
 from typing import Any, NamedTuple
 
@@ -33,7 +40,7 @@ from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
 
-from components.movielens_example_gen import formats
+from components.movielens_example_gen import formats, rules, spans
 from contract import features as F
 from contract import splits
 
@@ -44,7 +51,16 @@ TRAIN_FILE_KEY = "train_file"
 EVAL_FILE_KEY = "eval_file"
 QUARANTINE_KEY = "quarantine_bad_rows"
 MAX_BAD_ROW_FRACTION_KEY = "max_bad_row_fraction"
+# Spans (spans.py): how many spans back from the one TFX's driver resolved (None: a plain
+# MovieLens directory); the window's span numbers are recorded on the Examples artifact.
+WINDOW_KEY = "window"
+WINDOW_SPANS_PROPERTY = "window_spans"
 DEFAULT_MAX_BAD_ROW_FRACTION = 0.01
+MIN_TIMESTAMP_KEY = "min_timestamp"  # None: rules.EARLIEST_TIMESTAMP
+MAX_TIMESTAMP_KEY = "max_timestamp"  # None: one day after the run
+DUPLICATES_KEY = "duplicate_ratings"  # a rules.DuplicatePolicy value
+# Custom properties of the Examples artifact, read back by the run summary.
+DUPLICATES_PROPERTY = "duplicate_ratings"
 # Quarantine output, inside the Examples artifact so it lives and dies with the examples it
 # explains (StatisticsGen, Transform and Evaluator only read the Split-* directories).
 QUARANTINE_DIR = "quarantine"
@@ -52,10 +68,18 @@ QUARANTINE_ROWS = "rows.jsonl"
 QUARANTINE_SUMMARY = "summary.json"
 _GOOD_RATINGS = "good_ratings"  # count written by the Beam pipeline, read back in Do
 _QUARANTINE_DIR_KEY = "_quarantine_dir"  # set by Do for GenerateExamplesByBeam only
+_COUNTS_DIR_KEY = "_counts_dir"  # likewise: where the Beam pipeline writes its counts
+DUPLICATES_DIR = "duplicates"  # in the Examples artifact: rows.jsonl, the ratings dropped
+_COUNTS_DIR = "counts"  # in the Examples artifact: examples per split, duplicates
+_DUPLICATE_COUNT = "duplicates"
 _REJECTED = "rejected"
+_DUPLICATE = "duplicate"
 # A packed rating event: rating, timestamp, line number, index of its source; then the movie id.
 _PACKED_EVENT = struct.Struct("<dqqI")
 PART_BYTES = 8 << 20  # ratings files are read in parts of about this size, in parallel
+# Spans' line numbers are offset by this much per span after the read, so that an event's
+# ordering and seeded draws (contract/splits.py) are keyed by a number unique in the window.
+SPAN_LINE_STRIDE = 1 << 40
 
 
 class Executor(BaseExampleGenExecutor):
@@ -65,19 +89,32 @@ class Executor(BaseExampleGenExecutor):
         raise NotImplementedError("MovieLens splits per user; see GenerateExamplesByBeam")
 
     def Do(self, input_dict, output_dict, exec_properties: dict[str, Any]) -> None:
+        self._window_spans: tuple[int, ...] | None = None  # set by GenerateExamplesByBeam
         props = dict(exec_properties)
+        examples = artifact_utils.get_single_instance(
+            output_dict[standard_component_specs.EXAMPLES_KEY])
         quarantine_dir = None
         if props.get(QUARANTINE_KEY):
-            examples = artifact_utils.get_single_instance(
-                output_dict[standard_component_specs.EXAMPLES_KEY])
             quarantine_dir = os.path.join(examples.uri, QUARANTINE_DIR)
             props[_QUARANTINE_DIR_KEY] = quarantine_dir
+        props[_COUNTS_DIR_KEY] = os.path.join(examples.uri, _COUNTS_DIR)
         self._log_startup(input_dict, output_dict, props)
         self._write_examples(output_dict[standard_component_specs.EXAMPLES_KEY], props)
+        if self._window_spans is not None:  # which spans this run read, for ML Metadata
+            artifact_utils.get_single_instance(
+                output_dict[standard_component_specs.EXAMPLES_KEY]).set_string_custom_property(
+                    WINDOW_SPANS_PROPERTY, ",".join(map(str, self._window_spans)))
+        # Raising from here on fails the execution, so the examples are never published in
+        # MLMD and nothing downstream reads them.
         if quarantine_dir:
-            # Raising here fails the execution, so the examples are never published in MLMD
-            # and nothing downstream reads them.
             check_bad_row_fraction(quarantine_dir, _max_fraction(props))
+        counts = read_counts(props[_COUNTS_DIR_KEY])
+        check_splits_have_examples(counts, props)
+        duplicates = counts.get(_DUPLICATE_COUNT, 0)
+        examples.set_int_custom_property(DUPLICATES_PROPERTY, duplicates)
+        if duplicates:
+            logging.warning("kept the latest of repeated (user, movie) ratings: %d dropped, "
+                            "see %s", duplicates, os.path.join(examples.uri, DUPLICATES_DIR))
 
     def _write_examples(self, artifacts: list, exec_properties: dict[str, Any]) -> None:
         """BaseExampleGenExecutor.Do without the reshuffle its WriteSplit does before writing.
@@ -92,14 +129,20 @@ class Executor(BaseExampleGenExecutor):
         proto_utils.json_to_proto(
             exec_properties[standard_component_specs.OUTPUT_CONFIG_KEY], output_config)
         examples = artifact_utils.get_single_instance(artifacts)
-        examples.split_names = artifact_utils.encode_split_names(
-            example_gen_utils.generate_output_split_names(input_config, output_config))
+        split_names = example_gen_utils.generate_output_split_names(input_config, output_config)
+        counts_dir = exec_properties.get(_COUNTS_DIR_KEY)
         with self._make_beam_pipeline() as pipeline:
-            for split, records in self.GenerateExamplesByBeam(pipeline, exec_properties).items():
+            outputs = self.GenerateExamplesByBeam(pipeline, exec_properties)
+            # Spans add NEW_SPAN (the latest span's events) to the configured splits.
+            examples.split_names = artifact_utils.encode_split_names(
+                [*split_names, *(split for split in outputs if split not in split_names)])
+            for split, records in outputs.items():
                 path = os.path.join(artifact_utils.get_split_uri(artifacts, split),
                                     write_split.DEFAULT_FILE_NAME)
                 _ = records | f"WriteSplit[{split}]" >> beam.io.WriteToTFRecord(
                     path, file_name_suffix=".gz")
+                if counts_dir:
+                    _write_count(records, counts_dir, split)
         examples_utils.set_payload_format(
             examples, exec_properties[standard_component_specs.OUTPUT_DATA_FORMAT_KEY])
         examples_utils.set_file_format(examples, write_split.to_file_format_str(
@@ -109,39 +152,64 @@ class Executor(BaseExampleGenExecutor):
         self, pipeline: beam.Pipeline, exec_properties: dict[str, Any]
     ) -> dict[str, beam.PCollection]:
         data_dir = exec_properties[standard_component_specs.INPUT_BASE_KEY]
-        protocol = splits.Protocol(exec_properties[PROTOCOL_KEY])
+        protocol = parse_protocol(exec_properties[PROTOCOL_KEY])
         quarantine_dir = exec_properties.get(_QUARANTINE_DIR_KEY)
         # A list collects bad metadata rows in quarantine mode; None makes them errors.
         rejects: list[formats.InputDataError] | None = [] if quarantine_dir else None
-        layout = formats.detect_layout(data_dir)
-        movies = formats.read_movies(data_dir, layout, rejects)
-        users = formats.read_users(data_dir, layout, rejects)
-        sources = rating_sources(data_dir, layout, protocol, exec_properties)
+        span_window = exec_properties.get(WINDOW_KEY)
+        if span_window is None:
+            layout = formats.detect_layout(data_dir)
+            movies = formats.read_movies(data_dir, layout, rejects)
+            users = formats.read_users(data_dir, layout, rejects)
+            sources = rating_sources(data_dir, layout, protocol, exec_properties)
+            metadata_rows = len(movies) + len(users or {})
+        else:
+            read_spans = spans.read_window(
+                data_dir, exec_properties[example_gen_utils.SPAN_PROPERTY_NAME], span_window,
+                rejects)
+            self._window_spans = tuple(span.number for span in read_spans.spans)
+            layout, movies, users = read_spans.layout, read_spans.movies, read_spans.users
+            sources = [(path, None) for path in read_spans.ratings_paths()]
+            metadata_rows = read_spans.metadata_rows
+        # Spans: a line number unique in the window, and the latest span's events duplicated
+        # into NEW_SPAN (its statistics are what the data gate checks for drift).
+        line_offsets = [SPAN_LINE_STRIDE * i if span_window is not None else 0
+                        for i in range(len(sources))]
+        new_span_sources = (frozenset(sources[-1][:1]) if span_window is not None
+                            else frozenset())
+        window = rules.window(exec_properties.get(MIN_TIMESTAMP_KEY),
+                              exec_properties.get(MAX_TIMESTAMP_KEY), time.time())
+        policy = rules.DuplicatePolicy(
+            exec_properties.get(DUPLICATES_KEY) or rules.DuplicatePolicy.KEEP_LATEST)
         read = (
             pipeline
             | "ListRatingParts" >> beam.Create(
-                rating_parts(sources, layout.header, bool(quarantine_dir)))
+                rating_parts(sources, layout, bool(quarantine_dir)))
             | "SpreadParts" >> beam.Reshuffle()  # to every worker, not the one that listed them
             | "ReadRatings" >> beam.FlatMap(
-                read_rating_events, layout.name, movies, users, bool(quarantine_dir)
+                read_rating_events, layout.name, movies, users, bool(quarantine_dir), window
             ).with_outputs(_REJECTED, main="events")
         )
         if quarantine_dir:
-            _write_quarantine(pipeline, read, rejects, quarantine_dir,
-                              metadata_rows=len(movies) + len(users or {}))
-        examples = (
+            _write_quarantine(pipeline, read, rejects, quarantine_dir, metadata_rows)
+        built = (
             read.events
             | "PackEvents" >> beam.Map(pack_event, [path for path, _ in sources])
             | "GroupByUser" >> beam.GroupByKey()
             | "BuildExamples" >> beam.FlatMap(
                 _packed_user_examples, sources, protocol, exec_properties[HISTORY_LENGTH_KEY],
-                exec_properties[SEED_KEY], movies, users, _cold_movies(read.events, protocol))
+                exec_properties[SEED_KEY], movies, users, _cold_movies(read.events, protocol),
+                policy, line_offsets=line_offsets, new_span_sources=new_span_sources
+            ).with_outputs(_DUPLICATE, main="examples")
         )
-        parts = examples | "Split" >> beam.Partition(
-            lambda split_and_example, _: splits.SPLITS.index(split_and_example[0]),
-            len(splits.SPLITS))
+        counts_dir = exec_properties.get(_COUNTS_DIR_KEY)
+        if counts_dir:
+            _write_duplicates(built[_DUPLICATE], counts_dir)
+        names = (*splits.SPLITS, splits.NEW_SPAN) if span_window is not None else splits.SPLITS
+        parts = built.examples | "Split" >> beam.Partition(
+            lambda split_and_example, _: names.index(split_and_example[0]), len(names))
         return {split: part | f"{split.capitalize()}Payload" >> beam.Values()
-                for split, part in zip(splits.SPLITS, parts, strict=True)}
+                for split, part in zip(names, parts, strict=True)}
 
 
 def _cold_movies(events: beam.PCollection, protocol: splits.Protocol) -> Any:
@@ -183,6 +251,49 @@ def _write_quarantine(pipeline, read, metadata_rejects, quarantine_dir, metadata
     )
 
 
+def _write_count(records: beam.PCollection, counts_dir: str, name: str) -> None:
+    """counts_dir/name: the number of `records`, for Do to read back (`read_counts`)."""
+    _ = (records
+         | f"Count[{name}]" >> beam.combiners.Count.Globally()
+         | f"WriteCount[{name}]" >> beam.io.WriteToText(
+             os.path.join(counts_dir, name), shard_name_template=""))
+
+
+def _write_duplicates(dropped: beam.PCollection, counts_dir: str) -> None:
+    """The dropped repeated ratings, one JSON record each, beside the counts; and their count."""
+    _ = dropped | "WriteDuplicates" >> beam.io.WriteToText(
+        os.path.join(os.path.dirname(counts_dir), DUPLICATES_DIR, QUARANTINE_ROWS),
+        shard_name_template="")
+    _write_count(dropped, counts_dir, _DUPLICATE_COUNT)
+
+
+def read_counts(counts_dir: str) -> dict[str, int]:
+    """name -> count, as `_write_count` wrote them."""
+    counts = {}
+    for name in tf.io.gfile.listdir(counts_dir):
+        with tf.io.gfile.GFile(os.path.join(counts_dir, name)) as handle:
+            counts[name.rstrip("/")] = int(handle.read().strip() or 0)
+    return counts
+
+
+def check_splits_have_examples(counts: dict[str, int], props: dict[str, Any]) -> None:
+    """InputDataError naming the input when the train or eval split came out empty: no model
+    can be trained or evaluated on it (the Trainer would fail much later, after Transform)."""
+    protocol = splits.Protocol(props[PROTOCOL_KEY])
+    for split, file_key in ((splits.TRAIN, TRAIN_FILE_KEY), (splits.EVAL, EVAL_FILE_KEY)):
+        if counts.get(split, 0):
+            continue
+        data_dir = props[standard_component_specs.INPUT_BASE_KEY]
+        if protocol == splits.Protocol.PRESPLIT:
+            raise formats.InputDataError(
+                os.path.join(data_dir, props[file_key]), None,
+                f"no {split} rows are left (every row was rejected or repeats a rating)")
+        why = ("every user has a single rating, and protocol topk holds each user's last "
+               "rating out" if protocol == splits.Protocol.TOPK else
+               "too few ratings for protocol rating's 80/20 split")
+        raise formats.InputDataError(data_dir, None, f"the {split} split is empty: {why}")
+
+
 def check_bad_row_fraction(quarantine_dir: str, max_fraction: float) -> dict[str, Any]:
     """Writes summary.json; raises InputDataError when too many rows were rejected."""
     rows_path = os.path.join(quarantine_dir, QUARANTINE_ROWS)
@@ -209,6 +320,15 @@ def check_bad_row_fraction(quarantine_dir: str, max_fraction: float) -> dict[str
     return summary
 
 
+def parse_protocol(value: str) -> splits.Protocol:
+    """The `protocol` execution property (a pipeline parameter on Vertex AI: any string)."""
+    try:
+        return splits.Protocol(value)
+    except ValueError:
+        raise ValueError(f"protocol {value!r}: expected one of "
+                         f"{', '.join(p.value for p in splits.Protocol)}") from None
+
+
 def rating_sources(
     data_dir: str, layout: formats.Layout, protocol: splits.Protocol, props: dict[str, Any]
 ) -> list[tuple[str, str | None]]:
@@ -222,33 +342,36 @@ def rating_sources(
             raise formats.InputDataError(
                 data_dir, None, f"protocol 'presplit' needs both a train and an eval file "
                 f"(e.g. u1.base and u1.test); {key} is not set")
-        path = os.path.join(data_dir, name)
-        if not tf.io.gfile.exists(path):
-            raise formats.InputDataError(path, None, "no such file")
-        sources.append((path, split))
+        sources.append((os.path.join(data_dir, name), split))
+    (train, _), (evaluation, _) = sources
+    if os.path.normpath(train) == os.path.normpath(evaluation):
+        raise formats.InputDataError(
+            evaluation, None, "is both the train and the eval file; give two different files")
     return sources
 
 
 class RatingSource(NamedTuple):
-    """A ratings file, the split it fixes (None: the protocol decides) and which of its lines
-    to read (None: all)."""
+    """A ratings file, the split it fixes (None: the protocol decides), which of its lines
+    to read (None: all) and where each field is in them (formats.rating_order)."""
 
     path: str
     fixed_split: str | None
     line_range: formats.LineRange | None = None
+    order: formats.Columns = formats.RATING_ORDER
 
 
 def rating_parts(
-    sources: list[tuple[str, str | None]], header: bool, quarantine: bool
+    sources: list[tuple[str, str | None]], layout: formats.Layout, quarantine: bool
 ) -> list[RatingSource]:
     """Each ratings file as parts of whole lines (formats.line_ranges) that Beam workers read
-    in parallel, still naming the file's own line numbers in errors."""
+    in parallel, still naming the file's own line numbers in errors; its header read here."""
     parts = []
     for path, split in sources:
+        order = formats.rating_order(path, layout)
         # A part has no way to tell that the whole file is empty: one look here.
-        for _ in formats.read_lines(path, "ascii", header, [] if quarantine else None):
+        for _ in formats.read_lines(path, "ascii", layout.header, [] if quarantine else None):
             break
-        parts += [RatingSource(path, split, part)
+        parts += [RatingSource(path, split, part, order)
                   for part in formats.line_ranges(path, PART_BYTES)]
     return parts
 
@@ -259,21 +382,22 @@ def read_rating_events(
     movies: dict[str, formats.Movie],
     users: dict[str, formats.User] | None,
     quarantine: bool = False,
+    window: rules.TimestampWindow | None = None,
 ) -> Iterator[Any]:
     """Yields (user id, (rating, fixed split)) for each line of `source`, checking ids are
-    known.
+    known and timestamps in `window`.
 
     In quarantine mode a bad line yields a TaggedOutput(rejected, JSON record) instead of
     raising.
     """
-    path, fixed_split, line_range = source
+    path, fixed_split, line_range, order = source
     layout = next(layout for layout in formats.LAYOUTS if layout.name == layout_name)
     line_rejects: list[formats.InputDataError] | None = [] if quarantine else None
     for number, line in formats.read_lines(path, "ascii", layout.header, line_rejects,
                                            line_range):
         yield from _drain(line_rejects)
         try:
-            rating = _checked_rating(layout, path, number, line, movies, users)
+            rating = _checked_rating(layout, path, number, line, movies, users, order, window)
         except formats.InputDataError as error:
             if not quarantine:
                 raise
@@ -289,8 +413,8 @@ def _drain(rejects: list[formats.InputDataError] | None) -> Iterator[Any]:
         yield beam.pvalue.TaggedOutput(_REJECTED, json.dumps(formats.rejected_row(error)))
 
 
-def _checked_rating(layout, path, number, line, movies, users) -> formats.Rating:
-    rating = formats.parse_rating(layout, path, number, line)
+def _checked_rating(layout, path, number, line, movies, users, order, window) -> formats.Rating:
+    rating = formats.parse_rating(layout, path, number, line, order, window)
     if rating.movie_id not in movies:
         raise formats.InputDataError(
             path, number, f"movie id {rating.movie_id!r} is not in {layout.movies_file}")
@@ -335,12 +459,15 @@ def pack_event(
 
 
 def unpack_event(
-    user_id: str, packed: bytes, sources: list[tuple[str, str | None]]
+    user_id: str, packed: bytes, sources: list[tuple[str, str | None]],
+    line_offsets: list[int] | None = None,
 ) -> tuple[formats.Rating, str | None]:
-    """The (Rating, fixed split) that pack_event packed; `sources` as given to the reader."""
+    """The (Rating, fixed split) that pack_event packed; `sources` as given to the reader,
+    `line_offsets` added to the line numbers of each source's events (default none)."""
     stars, timestamp, line_number, source = _PACKED_EVENT.unpack_from(packed)
     path, fixed_split = sources[source]
     movie_id = packed[_PACKED_EVENT.size:].decode()
+    line_number += line_offsets[source] if line_offsets else 0
     return formats.Rating(user_id, movie_id, stars, timestamp, path, line_number), fixed_split
 
 
@@ -348,23 +475,76 @@ def _packed_user_examples(
     user_and_packed: tuple[str, Iterable[bytes]],
     sources: list[tuple[str, str | None]],
     *args: Any,
-) -> Iterator[tuple[str, bytes]]:
-    """_user_examples of one user's packed events; `args` as _user_examples takes them."""
+    line_offsets: list[int] | None = None,
+    **kwargs: Any,
+) -> Iterator[Any]:
+    """_user_examples of one user's packed events; `args` and `kwargs` as _user_examples
+    takes them, `line_offsets` as unpack_event does."""
     user_id, packed = user_and_packed
-    events = [unpack_event(user_id, event, sources) for event in packed]
-    return _user_examples((user_id, events), *args)
+    events = [unpack_event(user_id, event, sources, line_offsets) for event in packed]
+    return _user_examples((user_id, events), *args, **kwargs)
+
+
+Event = tuple[formats.Rating, str | None]  # a rating and the split its file fixes (or None)
+
+
+def latest_ratings(
+    events: Iterable[Event], policy: rules.DuplicatePolicy
+) -> tuple[list[Event], list[tuple[formats.Rating, formats.Rating]]]:
+    """One user's events with each movie once: the latest rating (time order, later line on a
+    tie: `splits.event_order_key`), and the (dropped, kept) pairs. With DuplicatePolicy.ERROR a
+    repeated movie raises InputDataError at its later row in the input instead."""
+    latest: dict[str, Event] = {}
+    dropped = []
+    for event in sorted(events, key=lambda e: splits.event_order_key(
+            e[0].timestamp, e[0].line_number)):
+        rating = event[0]
+        earlier = latest.get(rating.movie_id)
+        if earlier is not None:
+            if policy == rules.DuplicatePolicy.ERROR:
+                raise _duplicate_error(earlier[0], rating)
+            dropped.append(earlier[0])
+        latest[rating.movie_id] = event
+    return list(latest.values()), [(r, latest[r.movie_id][0]) for r in dropped]
+
+
+def _file_line(rating: formats.Rating) -> int:
+    """The rating's line in its file (a span's events carry SPAN_LINE_STRIDE offsets)."""
+    return rating.line_number % SPAN_LINE_STRIDE
+
+
+def _duplicate_error(first: formats.Rating, second: formats.Rating) -> formats.InputDataError:
+    later, other = sorted((first, second), key=lambda r: (r.source, r.line_number))[::-1]
+    where = (f"line {_file_line(other)}" if other.source == later.source
+             else f"{other.source}:{_file_line(other)}")
+    return formats.InputDataError(
+        later.source, _file_line(later),
+        f"user {later.user_id!r} rated movie {later.movie_id!r} again (also on {where}); "
+        "--duplicate-ratings keep-latest keeps the latest")
+
+
+def _dropped_row(dropped: formats.Rating, kept: formats.Rating) -> str:
+    """The duplicates/rows.jsonl record of a repeated rating left out."""
+    return json.dumps({"file": dropped.source, "line": _file_line(dropped),
+                       "user": dropped.user_id, "movie": dropped.movie_id,
+                       "kept": f"{kept.source}:{_file_line(kept)}"})
 
 
 def _user_examples(
-    user_and_events: tuple[str, Iterable[tuple[formats.Rating, str | None]]],
+    user_and_events: tuple[str, Iterable[Event]],
     protocol: splits.Protocol,
     history_length: int,
     seed: int,
     movies: dict[str, formats.Movie],
     users: dict[str, formats.User] | None,
     cold_movies: frozenset[str] = frozenset(),
-) -> Iterator[tuple[str, bytes]]:
-    """(split, serialized tf.Example) for each event of one user.
+    policy: rules.DuplicatePolicy = rules.DuplicatePolicy.KEEP_LATEST,
+    new_span_sources: frozenset[str] = frozenset(),
+) -> Iterator[Any]:
+    """(split, serialized tf.Example) for each event of one user, after `latest_ratings`; each
+    rating it drops as a TaggedOutput(duplicate, JSON record); an event read from one of
+    `new_span_sources` is also yielded as (NEW_SPAN, the same example); COLDSTART's
+    `cold_movies` are eval events only.
 
     The history of an event holds the user's earlier training and validation events only, so
     no eval movie ever leaks into a model's input. A user COLDSTART holds out yields only the
@@ -372,13 +552,19 @@ def _user_examples(
     """
     user_id, events = user_and_events
     user = users[user_id] if users is not None else None
+    kept, dropped = latest_ratings(events, policy)
+    for old, new in dropped:
+        yield beam.pvalue.TaggedOutput(_DUPLICATE, _dropped_row(old, new))
     if protocol == splits.Protocol.COLDSTART and splits.is_cold_user(user_id, seed):
-        yield from _held_out_user_examples(list(events), movies, user)
+        yield from _held_out_user_examples(kept, movies, user)
         return
     history: list[str] = []
-    for rating, split in assign_splits(list(events), protocol, seed, cold_movies):
-        yield split, serialized_example(rating, movies[rating.movie_id], user,
-                                        history[-history_length:])
+    for rating, split in assign_splits(kept, protocol, seed, cold_movies):
+        example = serialized_example(rating, movies[rating.movie_id], user,
+                                     history[-history_length:])
+        yield split, example
+        if rating.source in new_span_sources:
+            yield splits.NEW_SPAN, example
         if split != splits.EVAL:
             history.append(rating.movie_id)
 

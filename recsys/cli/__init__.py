@@ -4,19 +4,20 @@ the parser built here; what they share lives in `common`.
 | group | commands |
 | --- | --- |
 | run | run (the pipeline on this machine) |
+| watch | watch (a run for every new complete span) |
 | deploy | compile, submit, query, serving-config (Vertex AI Pipelines, TF Serving) |
 | serve | serve, ui (the REST service and its UI) |
 | bench | benchmark, bench-scale, bench-serve |
-| data | synth (MovieLens-shaped data) |
+| data | synth (MovieLens-shaped data), make-spans (a release cut into time-ordered spans) |
 """
 
 from __future__ import annotations
 
 import argparse
 
-from recsys.cli import bench, common, data, deploy, run, serve
+from recsys.cli import bench, common, data, deploy, run, serve, watch
 
-GROUPS = (run, deploy, serve, bench, data)
+GROUPS = (run, watch, deploy, serve, bench, data)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,4 +1,5 @@
-"""`recsys benchmark | bench-scale | bench-serve`: quality against the peers, scale, serving.
+"""`recsys benchmark | bench-scale | bench-serve | bench-warm-start`: quality against the
+peers, scale, serving, warm start after a new span.
 
 Each command checks its arguments, then hands typed options to its module in benchmarks/,
 which prints nothing but returns results; tables and JSON are written here.
@@ -17,6 +18,7 @@ def register(commands: argparse._SubParsersAction, parent: argparse.ArgumentPars
     _add_benchmark(commands, parent)
     _add_bench_scale(commands, parent)
     _add_bench_serve(commands, parent)
+    _add_bench_warm_start(commands, parent)
 
 
 # -- benchmark -----------------------------------------------------------------------------------
@@ -119,25 +121,107 @@ def _bench_scale(args: argparse.Namespace) -> int:
 # -- bench-serve ---------------------------------------------------------------------------------
 def _add_bench_serve(commands: argparse._SubParsersAction,
                      parent: argparse.ArgumentParser) -> None:
-    bench = commands.add_parser("bench-serve", parents=[parent],
-                                help="load-test the service (wrk) on loopback")
-    common.add_service_arguments(bench)
+    bench = commands.add_parser(
+        "bench-serve", parents=[parent],
+        help="load-test the service (wrk) on loopback; with --batching, measure batching on "
+             "the models in process and choose TF Serving's batching parameters")
+    bench.add_argument("--models-dir", required=True,
+                       help="pushed models, TF Serving layout: DIR/<model>/<version>/")
+    bench.add_argument("--data-dir",
+                       help="the raw MovieLens files the models were trained on (the HTTP "
+                            "load test's users and movies; not needed with --batching)")
+    bench.add_argument("--batching", action="store_true",
+                       help="latency by batch size per signature, the batching parameters "
+                            "chosen from it and their effect on one-row requests "
+                            "(benchmarks/serving_batching.py)")
+    bench.add_argument("--threads", type=int, default=2,
+                       help="with --batching: batch threads, one per core of the TF Serving "
+                            "pod (default: %(default)s)")
     bench.add_argument("--duration", type=int, default=15, help="seconds per run (default 15)")
     bench.add_argument("--clients", default="1,8,32", help="concurrent connections per run")
-    bench.add_argument("--output", default="benchmarks/results/serving.json")
+    bench.add_argument("--output",
+                       help="JSON results (default: benchmarks/results/serving.json, with "
+                            "--batching benchmarks/results/batching.json)")
     bench.add_argument("--port", type=int, default=8765)
     bench.set_defaults(handler=_bench_serve)
 
 
 def _bench_serve(args: argparse.Namespace) -> int:
-    from benchmarks import serving  # TensorFlow and FastAPI: only for this command
-
     try:
         clients = [int(c) for c in args.clients.split(",") if c.strip()]
     except ValueError:
         raise CliError(f"--clients {args.clients!r}: expected numbers, e.g. 1,8,32") from None
+    if args.batching:
+        return _bench_batching(args, clients)
+    if not args.data_dir:
+        raise CliError("--data-dir is needed for the HTTP load test (or give --batching)")
+    from benchmarks import serving  # TensorFlow and FastAPI: only for this command
+
+    output = args.output or "benchmarks/results/serving.json"
     results = serving.run(args.models_dir, args.data_dir, clients, args.duration, args.port)
-    serving.write(results, args.output)
+    serving.write(results, output)
     common.console.print(serving.table(results), markup=False)
-    common.console.print(f"written to {args.output}", markup=False)
+    common.console.print(f"written to {output}", markup=False)
     return 0
+
+
+def _bench_batching(args: argparse.Namespace, clients: list[int]) -> int:
+    if args.threads < 1:
+        raise CliError("--threads must be at least 1")
+    from benchmarks import serving_batching  # TensorFlow: only for this command
+
+    output = args.output or "benchmarks/results/batching.json"
+    with common.native_output_silenced(args.verbose):
+        try:
+            results = serving_batching.run(args.models_dir, clients, args.duration,
+                                           args.threads)
+        except ValueError as error:
+            raise CliError(str(error)) from None
+    serving_batching.write(results, output)
+    common.console.print(serving_batching.table(results), markup=False)
+    common.console.print(f"written to {output}", markup=False)
+    return 0
+
+
+# -- bench-warm-start ----------------------------------------------------------------------------
+def _add_bench_warm_start(commands: argparse._SubParsersAction,
+                          parent: argparse.ArgumentParser) -> None:
+    bench = commands.add_parser(
+        "bench-warm-start", parents=[parent],
+        help="cut a release into time-ordered spans; after the last one, compare each model "
+             "warm-started from the previous run's with one trained from scratch")
+    bench.add_argument("--data-dir", required=True, help="a MovieLens release")
+    bench.add_argument("--spans", type=int, default=4, help="default: %(default)s")
+    bench.add_argument("--window", type=int, default=3,
+                       help="spans per run (0: all; default: %(default)s)")
+    common.add_model_arguments(bench)
+    bench.add_argument("--output", default="benchmarks/results/warm_start.json",
+                       help="JSON results file (default: %(default)s)")
+    bench.add_argument("--work-dir", default=None,
+                       help="spans and pipeline outputs (default: a temporary directory, "
+                            "removed after)")
+    bench.set_defaults(handler=_bench_warm_start)
+
+
+def _bench_warm_start(args: argparse.Namespace) -> int:
+    models = common.model_names(args.models)
+    hparams = common.hyper_parameters(args.hparam)
+    if args.spans < 2 or args.window < 0:
+        raise CliError("--spans must be at least 2 and --window at least 0")
+    from benchmarks import quality, warm_start  # TensorFlow: after the argument checks
+
+    started = time.monotonic()
+
+    def execute(settings) -> None:
+        common.console.print(f"pipeline, span {settings.span} (window {settings.window}), warm "
+                             f"start {'on' if settings.warm_start else 'off'}", markup=False)
+        _execute_logged(settings, args.verbose)
+
+    results = warm_start.run(args.data_dir, args.spans, args.window, models, hparams,
+                             args.work_dir, execute)
+    results["wall_seconds"] = round(time.monotonic() - started)
+    common.console.print(warm_start.format_table(results), markup=False)
+    path = quality.write(results, args.output)
+    common.console.print(f"bench-warm-start finished in {results['wall_seconds']} s; wrote "
+                         f"{path}", markup=False)
+    return 1 if any("error" in row for row in results["models"].values()) else 0

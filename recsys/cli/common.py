@@ -13,8 +13,10 @@ import datetime
 import os
 import re
 import sys
+import tempfile
+import time
 import traceback
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -22,23 +24,27 @@ from rich.console import Console
 from rich.table import Table
 
 from components.data_gate.errors import DataValidationError
+from components.movielens_example_gen import rules
 from components.movielens_example_gen.errors import InputDataError
 from contract import catalogue, splits
 from contract.features import DEFAULT_HISTORY_LENGTH
-from contract.gates import Gate
+from contract.gates import DEFAULT_LATENCY_BUDGET_MS, DEFAULT_MIN_EVAL_EXAMPLES, Gate
+from pipeline.configs import PipelineSettings
 from recsys.data import datasets
 from recsys.data.datasets import DownloadError
 from recsys.data.synth import SynthError
 from recsys.serving.client import ServingError
 from recsys.serving.registry import SetupError
 from trainer.config import config_with_overrides, parse_hparam_flags
+from trainer.errors import TrainingDiverged
 
 EXIT_USAGE = 2  # a problem the user can fix: bad input, arguments or environment
 LOG_DIR = "logs"
 # Errors raised inside Beam workers reach us wrapped (RuntimeError and the like) whose text
 # holds the original "InputDataError: FILE:LINE: problem [while running 'Step']".
 _WRAPPED_ERROR = re.compile(
-    r"(?:InputDataError|DataValidationError): (?P<message>.+?)(?: \[while running .*)?$", re.M)
+    r"(?:InputDataError|DataValidationError|TrainingDiverged): (?P<message>.+?)"
+    r"(?: \[while running .*)?$", re.M)
 
 
 class CliError(Exception):
@@ -74,7 +80,7 @@ def print_error(message: str) -> None:
 # -- errors ------------------------------------------------------------------------------------
 # Exception types whose message is meant for the user as it stands.
 USER_ERRORS = (CliError, catalogue.UnknownModel, InputDataError, DataValidationError,
-               DownloadError, SynthError, ServingError, SetupError)
+               DownloadError, SynthError, ServingError, SetupError, TrainingDiverged)
 
 
 def user_error_message(error: BaseException) -> str | None:
@@ -91,21 +97,36 @@ def user_error_message(error: BaseException) -> str | None:
 
 
 def run_handler(args: argparse.Namespace) -> int:
-    """Runs the command. A user error is one line on stderr and exit status 2; any other
-    failure of a command that logs is one line naming its log (exit status 1), else raised."""
+    """Runs the command. A user error is one line on stderr and exit status 2, and so is an
+    environment error (OSError) met before the command's log exists; any other failure of a
+    command that logs is one line naming its log (exit status 1), else raised."""
     try:
         return args.handler(args)
     except Exception as error:  # noqa: BLE001 - failures become one line
-        log = error.log_path if isinstance(error, LoggedFailure) else None
-        message = user_error_message(error)
-        status = EXIT_USAGE
-        if message is None:
-            if log is None:
-                raise
-            cause = error.__cause__ or error
-            message, status = f"{type(cause).__name__}: {cause}".splitlines()[0], 1
-        print_error(message if log is None else f"{message} (log: {log})")
-        return status
+        return report_failure(error)
+
+
+def report_failure(error: Exception) -> int:
+    """Prints `error` as run_handler does and returns the exit status; raises it again when it
+    is neither a user error nor a failure whose traceback went to a log."""
+    log = error.log_path if isinstance(error, LoggedFailure) else None
+    message = user_error_message(error)
+    status = EXIT_USAGE
+    if message is None and log is None and isinstance(error, OSError):
+        message = os_error_message(error)
+    if message is None:
+        if log is None:
+            raise error
+        cause = error.__cause__ or error
+        message, status = f"{type(cause).__name__}: {cause}".splitlines()[0], 1
+    print_error(message if log is None else f"{message} (log: {log})")
+    return status
+
+
+def os_error_message(error: OSError) -> str:
+    """'PATH: reason' of an OSError (the path it names, if any)."""
+    reason = error.strerror or str(error)
+    return f"{error.filename}: {reason}" if error.filename else reason
 
 
 # -- TensorFlow's start-up noise -----------------------------------------------------------------
@@ -199,10 +220,11 @@ DEFAULT_TUNE_TRIALS = 10
 MAX_HISTORY_LENGTH = 1000  # far beyond any useful history; keeps a typo from exhausting memory
 
 
-def add_data_source_arguments(parser: argparse.ArgumentParser) -> None:
+def add_data_source_arguments(parser: argparse.ArgumentParser,
+                              data_dir_help: str = "directory with raw MovieLens files") -> None:
     """--data-dir or --dataset, one of them required (`data_dir` resolves them)."""
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--data-dir", help="directory with raw MovieLens files")
+    source.add_argument("--data-dir", help=data_dir_help)
     source.add_argument("--dataset", choices=datasets.DATASETS,
                         help="download this GroupLens release into the cache")
 
@@ -264,6 +286,36 @@ def add_pipeline_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tune-trials", type=int, default=DEFAULT_TUNE_TRIALS,
                         help="with --tune, trials per model (default: %(default)s)")
     add_history_length_argument(parser)
+    parser.add_argument("--duplicate-ratings", default=rules.DuplicatePolicy.KEEP_LATEST.value,
+                        choices=[policy.value for policy in rules.DuplicatePolicy],
+                        help="a user's repeated rating of a movie: keep the latest and count "
+                             "the others, or stop the run (default: %(default)s)")
+    parser.add_argument("--min-rating-date", metavar="YYYY-MM-DD",
+                        default=rules.utc_date(rules.EARLIEST_TIMESTAMP),
+                        help="reject ratings before this day, UTC (default: %(default)s)")
+    parser.add_argument("--max-rating-date", metavar="YYYY-MM-DD",
+                        help="reject ratings after this day, UTC (default: one day after the "
+                             "run starts)")
+    parser.add_argument("--min-eval-examples", type=int, default=DEFAULT_MIN_EVAL_EXAMPLES,
+                        metavar="N",
+                        help="bless no model evaluated on fewer examples (protocol topk: "
+                             "users) than this (default: %(default)s)")
+    parser.add_argument("--latency-budget-ms", type=float, default=DEFAULT_LATENCY_BUDGET_MS,
+                        help="the infra check refuses to push a model whose median latency on "
+                             "any warm-up request, served as TF Serving serves it, exceeds "
+                             "this (default: %(default)s)")
+    spans = parser.add_argument_group(
+        "spans", "the data directory holds span-<N>/ directories, each complete once its "
+                 "_SUCCESS marker is written (docs/operating.md)")
+    spans.add_argument("--window", type=int, metavar="N",
+                       help="train on the latest N spans (0: every span); the data directory "
+                            "must hold spans")
+    spans.add_argument("--span", type=int, metavar="N",
+                       help="with --window: end the window at span N (default: the latest "
+                            "complete span)")
+    spans.add_argument("--warm-start", action=argparse.BooleanOptionalAction,
+                       help="start each model from the last blessed model of its name, "
+                            "training a share of its epochs (default: on with --window)")
 
 
 def model_names(text: str) -> tuple[str, ...]:
@@ -297,8 +349,9 @@ def gates(flags: Sequence[str], models: tuple[str, ...]) -> dict[str, Gate]:
             value = float(text)
         except ValueError:
             raise CliError(f"--min-hit-rate: {text!r} is not a number") from None
-        if not 0.0 <= value <= 1.0:
-            raise CliError(f"--min-hit-rate: {value} is outside 0..1")
+        if not 0.0 < value <= 1.0:
+            raise CliError(f"--min-hit-rate: {value} is outside (0, 1]: a floor of 0 would "
+                           "bless a model that never hits")
         chosen[model] = chosen[model].with_min_hit_rate(value)
     return chosen
 
@@ -312,17 +365,194 @@ def pipeline_options(args: argparse.Namespace) -> dict[str, Any]:
             raise CliError(f"{flag} must be between 0 and 1, got {value}")
     if args.tune_trials < 1:
         raise CliError(f"--tune-trials must be at least 1, got {args.tune_trials}")
+    if args.min_eval_examples < 1:
+        raise CliError(f"--min-eval-examples must be at least 1, got {args.min_eval_examples}")
+    if args.latency_budget_ms <= 0:
+        raise CliError(f"--latency-budget-ms must be positive, got {args.latency_budget_ms}")
     presplit = args.protocol == splits.Protocol.PRESPLIT.value
     if presplit != bool(args.train_file and args.eval_file):
         raise CliError("--train-file and --eval-file go together with --protocol presplit")
+    if presplit and os.path.normpath(args.train_file) == os.path.normpath(args.eval_file):
+        raise CliError(f"--train-file and --eval-file are the same file ({args.eval_file}); "
+                       "the eval file must hold other ratings")
+    chosen_gates = {name: gate.with_min_eval_examples(args.min_eval_examples)
+                    for name, gate in gates(args.min_hit_rate, models).items()}
+    if args.window is not None:
+        if args.window < 0:
+            raise CliError(f"--window must be 0 (every span) or more, got {args.window}")
+        if presplit:
+            raise CliError("--protocol presplit reads two given files: it does not apply to "
+                           "spans (--window)")
+    if args.span is not None and args.window is None:
+        raise CliError("--span needs --window: only a directory of spans has span numbers")
+    warm_start = args.warm_start if args.warm_start is not None else args.window is not None
     return {"models": models, "protocol": args.protocol, "train_file": args.train_file,
             "eval_file": args.eval_file, "hparams": hyper_parameters(args.hparam),
-            "gates": gates(args.min_hit_rate, models),
+            "gates": chosen_gates,
             "quarantine_bad_rows": args.quarantine_bad_rows,
             "max_bad_row_fraction": args.max_bad_row_fraction,
             "drift_threshold": args.drift_threshold,
             "tune_trials": args.tune_trials if args.tune else 0,
-            "history_length": history_length(args)}
+            "history_length": history_length(args),
+            "duplicate_ratings": args.duplicate_ratings, **timestamp_window(args),
+            "latency_budget_ms": args.latency_budget_ms,
+            "window": args.window, "span": args.span, "warm_start": warm_start}
+
+
+def timestamp_window(args: argparse.Namespace) -> dict[str, int | None]:
+    """--min-rating-date and --max-rating-date as PipelineSettings' min_timestamp and
+    max_timestamp: seconds since the epoch, both days included (None: the default)."""
+    window: dict[str, int | None] = {}
+    for flag, key, text, day_part in (
+            ("--min-rating-date", "min_timestamp", args.min_rating_date, 0),
+            ("--max-rating-date", "max_timestamp", args.max_rating_date, 24 * 3600 - 1)):
+        try:
+            window[key] = None if text is None else rules.parse_utc_date(text) + day_part
+        except ValueError:
+            raise CliError(f"{flag}: {text!r} is not a date (YYYY-MM-DD)") from None
+    if window["max_timestamp"] is not None and window["max_timestamp"] < window["min_timestamp"]:
+        raise CliError(f"--max-rating-date {args.max_rating_date} is before --min-rating-date "
+                       f"{args.min_rating_date}")
+    return window
+
+
+def add_local_run_arguments(parser: argparse.ArgumentParser) -> None:
+    """What a run on this machine takes besides the pipeline's options (recsys run, watch)."""
+    parser.add_argument("--output-dir", default="runs/local",
+                        help="pipeline root, ML Metadata, pushed models, batch "
+                             "recommendations, report and logs (default: %(default)s)")
+    parser.add_argument("--push-to", metavar="gs://BUCKET/PREFIX|DIR",
+                        help="where blessed models go, as PREFIX/<model>/<version>/ "
+                             "(default: OUTPUT_DIR/serving)")
+    parser.add_argument("--beam-workers", type=int, default=1,
+                        help="local Beam worker processes (default: %(default)s)")
+    add_pipeline_arguments(parser)
+
+
+def local_settings(args: argparse.Namespace,
+                   data_source: Callable[[], str]) -> PipelineSettings:
+    """A local run's PipelineSettings from `add_local_run_arguments`' flags, every one
+    checked before any work starts; `data_source` gives the data directory after the checks
+    (it may download)."""
+    options = pipeline_options(args)
+    if args.beam_workers < 1:
+        raise CliError("--beam-workers must be at least 1")
+    data_dir = data_source()
+    if options["window"] is None:
+        from components.movielens_example_gen import spans  # TensorFlow: after the checks
+
+        found = spans.span_directories(data_dir)
+        if found:
+            raise CliError(f"{data_dir} holds spans ({', '.join(found[:3])}"
+                           f"{', ...' if len(found) > 3 else ''}): give --window N to train "
+                           "on the latest N (0: all)")
+    output_dir = os.path.abspath(args.output_dir)
+    serving_dir = push_destination(args.push_to, output_dir)
+    writable_directory("--output-dir", output_dir)
+    if serving_dir and not serving_dir.startswith("gs://"):
+        writable_directory("--push-to", serving_dir)
+    return PipelineSettings.local(
+        data_dir, output_dir, serving_dir=serving_dir, beam_workers=args.beam_workers,
+        **options)
+
+
+def writable_directory(flag: str, path: str) -> None:
+    """Creates `path` if needed and writes a file in it; CliError naming `flag` if it cannot."""
+    try:
+        os.makedirs(path, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as error:
+        raise CliError(f"{flag} {path}: cannot create or write to it: "
+                       f"{error.strerror or error}") from None
+
+
+def push_destination(push_to: str | None, output_dir: str) -> str | None:
+    """--push-to as the Pusher takes it (None: the default under the output directory)."""
+    if not push_to:
+        return None
+    if "://" in push_to and not push_to.startswith("gs://"):
+        raise CliError(f"--push-to: {push_to!r}: only gs:// URLs and local paths are supported")
+    if push_to.startswith("gs://") and len(push_to.rstrip("/")) <= len("gs://"):
+        raise CliError("--push-to: gs:// needs a bucket, e.g. gs://my-bucket/models")
+    return push_to.rstrip("/") if push_to.startswith("gs://") else os.path.abspath(push_to)
+
+
+def run_locally(settings: PipelineSettings, verbose: bool, command: str = "run") -> None:
+    """One local run as `recsys run` shows it: progress, then each model's line, where its
+    batch recommendations are, and the HTML report; its output in a new log unless
+    `verbose`. Raises as `output_to_log` does."""
+    log = None if verbose else new_log_path(settings.output_dir, command)
+    started = time.monotonic()
+    with output_to_log(log):
+        if log:
+            console.print(f"log: {log}", markup=False)
+        check_input(settings)
+        execute_pipeline(settings)
+        console.print(f"pipeline finished in {time.monotonic() - started:.0f} s")
+        print_summary(settings.metadata_path)
+        from recsys.inspection import report  # TensorFlow, matplotlib: once the run is done
+
+        path = report.write_report(settings.metadata_path,
+                                   os.path.join(settings.output_dir, "report"),
+                                   data_dir=settings.data_dir)
+        console.print(f"report: {path}", markup=False)
+
+
+def check_input(settings: PipelineSettings) -> None:
+    """The input directory and every file the run reads, before any work (TFX's ExampleGen
+    driver would otherwise fail on an unreadable file with a file-system error). A directory
+    of spans is checked by the ExampleGen's driver, which picks the spans to read."""
+    if settings.window is not None:
+        return
+    from components.movielens_example_gen import formats  # TensorFlow: inside the log
+
+    files = tuple(filter(None, (settings.train_file, settings.eval_file)))
+    formats.check_input(settings.data_dir, files)
+
+
+def print_summary(metadata_path: str) -> None:
+    """Each model's evaluation, verdict, push location and batch recommendations, what the
+    ExampleGen set aside and the spans the run read, from ML Metadata."""
+    from recsys.inspection import run_summary  # TensorFlow: once the run is done
+
+    nodes = run_summary.latest_run(run_summary.open_store(metadata_path))
+    spans = run_summary.window_spans(nodes)
+    if spans:
+        console.print(f"spans: {', '.join(map(str, spans))} (latest {spans[-1]})",
+                      markup=False)
+    for note in run_summary.data_notes(nodes):
+        console.print(f"data: {note}", markup=False)
+    results = run_summary.model_results(nodes)
+    if not results:
+        return
+    verdict = {True: "yes", False: "NO", None: ""}
+    rows = [(r.name, r.hit_rate, r.ndcg, r.popularity_hit_rate, r.rmse, verdict[r.blessed],
+             verdict[r.serves], r.pushed_to or "-") for r in results]
+    console.print()
+    console.print(table(
+        ("model", "HR@10", "NDCG@10", "popular HR@10", "RMSE", "blessed", "serves",
+         "pushed to"), rows))
+    for result in results:  # why a model was refused: the thresholds it failed
+        if result.failed_checks:
+            console.print(f"{result.name} not blessed: "
+                          f"{'; '.join(c.describe() for c in result.failed_checks)}",
+                          markup=False)
+        if result.serves is False:  # one line: why a blessed model was not pushed
+            console.print(f"{result.name}: not pushed, the infra check refused it: "
+                          f"{result.infra_reason}", markup=False)
+    written = [r for r in results if r.recommendations]
+    if written:
+        console.print("\nbatch recommendations (top 10 per user, similar movies per movie):")
+        for r in written:
+            console.print(f"  {r.name:<11} {r.recommendations.destination} "
+                          f"({r.recommendations.users:,} users, "
+                          f"{r.recommendations.movies:,} movies)", markup=False)
+    evaluation = next((r.evaluation_uri for r in results if r.evaluation_uri), None)
+    if evaluation:
+        console.print(
+            f"\nTFMA results: {os.path.dirname(evaluation)}/<id>; Trainer metrics: "
+            "pipeline_root/Trainer.<model>/model_run/<id>/metrics.json", markup=False)
 
 
 def execute_pipeline(settings: Any) -> None:

@@ -13,14 +13,20 @@ import os
 import re
 from typing import Any
 
-from contract import catalogue
+from contract import catalogue, keys, splits
 from pipeline import configs
 from recsys.cli import common
 from recsys.cli.common import CliError
 from recsys.serving import client as serving_client
+from trainer.config import config_with_overrides
 
 _IMAGE_PINNED = re.compile(r"^[^\s@]+(:[\w][\w.-]*|@sha256:[0-9a-f]{64})$")
 _CRON = re.compile(r"^(TZ=\S+ )?\S+( \S+){4}$")
+# Google Cloud labels (https://cloud.google.com/resource-manager/docs/labels-overview).
+_LABEL_KEY = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
+_LABEL_VALUE = re.compile(r"^[a-z0-9_-]{0,63}$")
+_MAX_LABELS = 64
+_EXPERIMENT = re.compile(r"^[a-z0-9][a-z0-9-]{0,127}$")
 _DEFAULT_PIPELINE_FILE = "pipeline.json"
 
 
@@ -44,6 +50,9 @@ def _add_compile(commands: argparse._SubParsersAction, parent: argparse.Argument
     parser.add_argument("--serving-dir",
                         help="gs:// where Pushers write <model>/<version>/ "
                              "(default: PIPELINE_ROOT/serving)")
+    parser.add_argument("--recommendations-dir",
+                        help="gs:// where each pushed version's batch recommendations go, as "
+                             "<model>/<version>/ (default: PIPELINE_ROOT/recommendations)")
     parser.add_argument("--image", required=True,
                         help="pipeline image with a tag or digest, e.g. "
                              "us-docker.pkg.dev/P/recsys/pipeline:0.1.0")
@@ -70,6 +79,20 @@ def _add_compile(commands: argparse._SubParsersAction, parent: argparse.Argument
     training.add_argument("--trainer-service-account", metavar="EMAIL",
                           help="identity of the replicas (default: Vertex AI's Custom Code "
                                "Service Agent)")
+    vertex = parser.add_argument_group(
+        "inspection and registry", "where the run's training logs and blessed models go on "
+        "Vertex AI")
+    vertex.add_argument("--tensorboard", metavar="projects/P/locations/R/tensorboards/ID",
+                        help="a Vertex AI TensorBoard instance: each Trainer uploads its "
+                             "training and validation curves there")
+    vertex.add_argument("--model-registry", action="store_true",
+                        help="after each Pusher, upload the pushed model as a new version of "
+                             f"registry model {configs.PIPELINE_NAME}-<model> (the 'default' "
+                             "alias moves to it)")
+    vertex.add_argument("--serving-image", metavar="IMAGE",
+                        help="with --model-registry, the versions' serving container "
+                             "(default: Vertex AI's prebuilt TensorFlow image closest to the "
+                             "exported TensorFlow release)")
     parser.add_argument("--output", default=_DEFAULT_PIPELINE_FILE,
                         help="pipeline JSON to write (default: %(default)s)")
     parser.set_defaults(handler=_compile)
@@ -93,18 +116,23 @@ def _compile(args: argparse.Namespace) -> int:
     trainers = ("in their steps" if training is None else
                 f"on Vertex AI training, {training.replica_count} x {training.machine_type}")
     print(f"wrote {args.output}: {len(tasks)} steps, image {args.image}, "
-          f"Beam on {args.beam_runner}, Trainers {trainers}")
+          f"Beam on {args.beam_runner}, Trainers {trainers}; parameters: "
+          f"{', '.join(sorted(job['runtimeConfig']['parameterValues']))}")
     return 0
 
 
 def _compile_settings(args: argparse.Namespace) -> dict[str, Any]:
     """Checks compile's arguments; returns PipelineSettings fields except beam_args."""
-    serving_dir = args.serving_dir or f"{args.pipeline_root.rstrip('/')}/serving"
+    root = args.pipeline_root.rstrip("/")
+    serving_dir = args.serving_dir or f"{root}/{configs.SERVING_DIR}"
+    recommendations_dir = args.recommendations_dir or f"{root}/{configs.RECOMMENDATIONS_DIR}"
     for flag, value in (("--pipeline-root", args.pipeline_root), ("--data-dir", args.data_dir),
-                        ("--serving-dir", serving_dir)):
+                        ("--serving-dir", serving_dir),
+                        ("--recommendations-dir", recommendations_dir)):
         _require_gcs(flag, value)
-    if not _IMAGE_PINNED.match(args.image):
-        raise CliError(f"--image {args.image!r}: give a tag or @sha256 digest")
+    for flag, image in (("--image", args.image), ("--serving-image", args.serving_image)):
+        if image is not None and not _IMAGE_PINNED.match(image):
+            raise CliError(f"{flag} {image!r}: give a tag or @sha256 digest")
     if args.beam_runner == "dataflow":
         _require_gcs("--temp-location (needed by --beam-runner dataflow)", args.temp_location)
         if args.max_num_workers < 1:
@@ -112,15 +140,26 @@ def _compile_settings(args: argparse.Namespace) -> dict[str, Any]:
     elif args.temp_location:
         raise CliError("--temp-location only applies to --beam-runner dataflow")
     return {"data_dir": args.data_dir, "pipeline_root": args.pipeline_root,
-            "serving_dir": serving_dir, "vertex_training": _vertex_training(args),
+            "serving_dir": serving_dir, "recommendations_dir": recommendations_dir,
+            "vertex_training": _vertex_training(args), "vertex": _vertex_pipeline(args),
             **common.pipeline_options(args)}
 
 
-# VertexTraining fields -> the flags that set them.
+# VertexTraining and VertexPipeline fields -> the flags that set them.
 _TRAINING_FLAGS = {"project": "--project", "region": "--region", "image": "--image",
                    "replica_count": "--trainer-workers", "machine_type": "--trainer-machine-type",
                    "accelerator": "--trainer-accelerator",
-                   "service_account": "--trainer-service-account"}
+                   "service_account": "--trainer-service-account",
+                   "tensorboard": "--tensorboard", "serving_image": "--serving-image"}
+
+
+def _vertex_pipeline(args: argparse.Namespace) -> configs.VertexPipeline:
+    try:
+        return configs.VertexPipeline(
+            project=args.project, region=args.region, tensorboard=args.tensorboard,
+            model_registry=args.model_registry, serving_image=args.serving_image)
+    except configs.InvalidVertexSetting as error:
+        raise CliError(f"{_TRAINING_FLAGS[error.field]}: {error.message}") from None
 
 
 def _vertex_training(args: argparse.Namespace):
@@ -151,7 +190,7 @@ def _vertex_training(args: argparse.Namespace):
                           else args.trainer_machine_type),
             accelerator_type=accelerator_type, accelerator_count=accelerator_count,
             service_account=args.trainer_service_account)
-    except configs.InvalidVertexTraining as error:
+    except configs.InvalidVertexSetting as error:
         raise CliError(f"{_TRAINING_FLAGS[error.field]}: {error.message}") from None
 
 
@@ -174,6 +213,22 @@ def _add_submit(commands: argparse._SubParsersAction, parent: argparse.ArgumentP
     parser.add_argument("--service-account", help="service account the steps run as")
     parser.add_argument("--schedule", metavar="CRON",
                         help='create a schedule instead of one run, e.g. "0 3 * * *"')
+    parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                        help="a pipeline parameter for this run instead of its compiled value: "
+                             f"{configs.DATA_ROOT_PARAM}, {configs.SERVING_ROOT_PARAM}, "
+                             f"{configs.PROTOCOL_PARAM}, {configs.TRAIN_FILE_PARAM}, "
+                             f"{configs.EVAL_FILE_PARAM}, {configs.TRAINER_CONFIG_PARAM}<model> "
+                             "(repeatable)")
+    parser.add_argument("--hparam", action="append", default=[], metavar="MODEL.KEY=VALUE",
+                        help="override a hyper-parameter for this run, on top of the compiled "
+                             "ones, e.g. mf.epochs=10 (repeatable)")
+    parser.add_argument("--label", action="append", default=[], metavar="KEY=VALUE",
+                        help="a label on the pipeline job, e.g. team=recsys (repeatable)")
+    parser.add_argument("--no-cache", action="store_true",
+                        help="run every step, even those whose inputs have not changed")
+    parser.add_argument("--experiment", metavar="NAME",
+                        help="record the run in this Vertex AI experiment (created if "
+                             "needed), with its parameters and each model's gate metrics")
     parser.add_argument("--dry-run", action="store_true",
                         help="print the request as JSON instead of sending it")
     parser.set_defaults(handler=_submit)
@@ -197,6 +252,12 @@ def submit_request(args: argparse.Namespace) -> dict[str, Any]:
     if args.schedule is not None and not _CRON.match(args.schedule):
         raise CliError(f"--schedule {args.schedule!r}: expected 5 cron fields, "
                           'e.g. "0 3 * * *"')
+    if args.experiment is not None:
+        if not _EXPERIMENT.match(args.experiment):
+            raise CliError(f"--experiment {args.experiment!r}: up to 128 lowercase letters, "
+                           "digits and '-', starting with a letter or digit")
+        if args.schedule is not None:
+            raise CliError("--experiment records one run; it does not apply to --schedule")
     display_name = args.display_name or spec["displayName"]
     runtime = spec["runtimeConfig"]
     return {
@@ -205,11 +266,90 @@ def submit_request(args: argparse.Namespace) -> dict[str, Any]:
         "display_name": display_name,
         "template_path": os.path.abspath(args.pipeline_spec),
         "pipeline_root": runtime["gcsOutputDirectory"],
-        "parameter_values": runtime.get("parameterValues", {}),
+        "parameter_values": parameter_values(
+            runtime.get("parameterValues", {}), args.param, args.hparam),
+        "labels": labels(args.label),
+        "enable_caching": False if args.no_cache else None,  # None: as compiled (on)
+        "experiment": args.experiment,
         "service_account": args.service_account,
         "schedule": None if args.schedule is None else {
             "cron": args.schedule, "display_name": f"{display_name}-schedule"},
     }
+
+
+def parameter_values(compiled: dict[str, Any], params: list[str], hparams: list[str]
+                     ) -> dict[str, Any]:
+    """The compiled parameter values with --param NAME=VALUE, then --hparam, applied; each
+    checked as the step that reads it would (paths, protocol, Trainer configs)."""
+    values = dict(compiled)
+    for flag in params:
+        name, sep, value = flag.partition("=")
+        if not sep or name not in compiled:
+            raise CliError(f"--param {flag!r}: expected NAME=VALUE with NAME one of the "
+                           f"pipeline's parameters: {', '.join(sorted(compiled)) or 'none'}")
+        values[name] = value
+    for model, overrides in common.hyper_parameters(hparams).items():
+        name = configs.TRAINER_CONFIG_PARAM + model
+        if name not in values:
+            raise CliError(f"--hparam: {model} is not in this pipeline (compile it with "
+                           f"--models ...,{model})")
+        trainer_config = _trainer_config(name, values[name])
+        trainer_config[keys.HPARAMS_KEY] = {**trainer_config.get(keys.HPARAMS_KEY, {}),
+                                            **overrides}
+        values[name] = json.dumps(trainer_config, sort_keys=True)
+    _check_parameters(values)
+    return values
+
+
+def _trainer_config(name: str, text: str) -> dict[str, Any]:
+    """A Trainer's custom_config parameter, as JSON, for the model its name ends with."""
+    model = name.removeprefix(configs.TRAINER_CONFIG_PARAM)
+    try:
+        config = json.loads(text)
+    except ValueError as error:
+        raise CliError(f"--param {name}: not JSON ({error})") from None
+    if not isinstance(config, dict) or config.get(keys.MODEL_NAME_KEY) != model:
+        raise CliError(f"--param {name}: expected the Trainer's custom_config JSON, with "
+                       f"{keys.MODEL_NAME_KEY!r}: {model!r}")
+    return config
+
+
+def _check_parameters(values: dict[str, Any]) -> None:
+    for name in (configs.DATA_ROOT_PARAM, configs.SERVING_ROOT_PARAM):
+        if name in values:
+            _require_gcs(f"--param {name}", values[name])
+    protocol = values.get(configs.PROTOCOL_PARAM)
+    if protocol is not None:
+        if protocol not in {p.value for p in splits.Protocol}:
+            raise CliError(f"--param {configs.PROTOCOL_PARAM}={protocol}: expected one of "
+                           f"{', '.join(p.value for p in splits.Protocol)}")
+        files = (values.get(configs.TRAIN_FILE_PARAM), values.get(configs.EVAL_FILE_PARAM))
+        if (protocol == splits.Protocol.PRESPLIT.value) != all(files):
+            raise CliError(f"--param {configs.TRAIN_FILE_PARAM} and {configs.EVAL_FILE_PARAM} "
+                           f"go together with {configs.PROTOCOL_PARAM}=presplit")
+    for name, value in values.items():
+        if name.startswith(configs.TRAINER_CONFIG_PARAM):
+            config = _trainer_config(name, value)
+            try:
+                config_with_overrides(config[keys.MODEL_NAME_KEY],
+                                      config.get(keys.HPARAMS_KEY) or {})
+            except ValueError as error:
+                raise CliError(f"--param {name}: {error}") from None
+
+
+def labels(flags: list[str]) -> dict[str, str]:
+    """--label KEY=VALUE flags, checked against Google Cloud's label rules."""
+    result = {}
+    for flag in flags:
+        key, sep, value = flag.partition("=")
+        if not sep or not _LABEL_KEY.match(key) or not _LABEL_VALUE.match(value):
+            raise CliError(f"--label {flag!r}: expected KEY=VALUE, KEY starting with a "
+                           "lowercase letter, both up to 63 lowercase letters, digits, '_' "
+                           "and '-'")
+        result[key] = value
+    if len(result) > _MAX_LABELS:
+        raise CliError(f"--label: at most {_MAX_LABELS} labels, got {len(result)}")
+    return result
 
 
 def _read_pipeline_spec(path: str) -> dict[str, Any]:
@@ -237,11 +377,14 @@ def send_submit_request(request: dict[str, Any]) -> str:
             template_path=request["template_path"],
             pipeline_root=request["pipeline_root"],
             parameter_values=request["parameter_values"],
+            labels=request["labels"] or None,
+            enable_caching=request["enable_caching"],
             project=request["project"],
             location=request["location"])
         schedule = request["schedule"]
         if schedule is None:
-            job.submit(service_account=request["service_account"])
+            job.submit(service_account=request["service_account"],
+                       experiment=request["experiment"])
             return f"submitted {job.resource_name}"
         created = job.create_schedule(
             cron=schedule["cron"], display_name=schedule["display_name"],
@@ -267,6 +410,9 @@ def _add_query(commands: argparse._SubParsersAction, parent: argparse.ArgumentPa
     parser.add_argument("--signature", choices=tuple(serving_client.SIGNATURE_INPUTS),
                         help="default: recommend (--user), predict_rating (--user --movie), "
                              "similar_items (--movie)")
+    parser.add_argument("--label", metavar="LABEL",
+                        help="ask the version TF Serving labels LABEL (e.g. stable, canary; "
+                             "see `recsys serving-config`) instead of the latest one")
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds")
     parser.set_defaults(handler=_query)
 
@@ -274,9 +420,11 @@ def _add_query(commands: argparse._SubParsersAction, parent: argparse.ArgumentPa
 def _query(args: argparse.Namespace) -> int:
     query = build_query(args)
     if args.url:
-        result = serving_client.rest_predict(args.url, args.model, query, args.timeout)
+        result = serving_client.rest_predict(args.url, args.model, query, args.timeout,
+                                             args.label)
     else:
-        result = serving_client.grpc_predict(args.grpc, args.model, query, args.timeout)
+        result = serving_client.grpc_predict(args.grpc, args.model, query, args.timeout,
+                                             args.label)
     print(json.dumps(result, indent=2))
     return 0
 
@@ -310,12 +458,27 @@ def _add_serving_config(commands: argparse._SubParsersAction,
                              "model is served from BASE_PATH/<model>")
     parser.add_argument("--models", default=",".join(catalogue.MODEL_NAMES),
                         help="comma-separated (default: every model of the catalogue)")
+    parser.add_argument("--stable", action="append", default=[], metavar="MODEL=VERSION",
+                        help="serve MODEL's VERSION under the label `stable` (and only the "
+                             "labelled versions) instead of its latest version (repeatable)")
+    parser.add_argument("--canary", action="append", default=[], metavar="MODEL=VERSION",
+                        help="also serve VERSION of a --stable MODEL, labelled `canary` "
+                             "(repeatable)")
     parser.add_argument("--output", default="-", help="file to write (default: stdout)")
     parser.set_defaults(handler=_serving_config)
 
 
 def _serving_config(args: argparse.Namespace) -> int:
-    text = models_config(common.model_names(args.models), args.base_path.rstrip("/"))
+    models = common.model_names(args.models)
+    stable = _versions("--stable", args.stable, models)
+    canary = _versions("--canary", args.canary, models)
+    for name, version in canary.items():
+        if name not in stable:
+            raise CliError(f"--canary {name}={version}: give {name}'s --stable version too "
+                           "(clients that name no label would get the canary)")
+        if version == stable[name]:
+            raise CliError(f"--canary {name}={version} is also its --stable version")
+    text = models_config(models, args.base_path.rstrip("/"), stable, canary)
     if args.output == "-":
         common.console.out(text, end="")
     else:
@@ -324,17 +487,50 @@ def _serving_config(args: argparse.Namespace) -> int:
     return 0
 
 
-def models_config(models: tuple[str, ...], base_path: str) -> str:
-    """TF Serving's ModelServerConfig text: one entry per model, polling BASE_PATH/<model>."""
+def _versions(flag: str, values: list[str], models: tuple[str, ...]) -> dict[str, int]:
+    """MODEL=VERSION flags -> {model: version}."""
+    versions: dict[str, int] = {}
+    for value in values:
+        name, _, version = value.partition("=")
+        if name not in models:
+            raise CliError(f"{flag} {value!r}: {name!r} is not one of {', '.join(models)}")
+        if not version.isdigit() or int(version) == 0:
+            raise CliError(f"{flag} {value!r}: expected MODEL=VERSION, a version directory "
+                           "number the Pusher wrote")
+        if name in versions:
+            raise CliError(f"{flag} gives {name} twice")
+        versions[name] = int(version)
+    return versions
+
+
+def models_config(models: tuple[str, ...], base_path: str, stable: dict[str, int] | None = None,
+                  canary: dict[str, int] | None = None) -> str:
+    """TF Serving's ModelServerConfig text: one entry per model, polling BASE_PATH/<model>.
+
+    A model in `stable` serves exactly its stable (and `canary`) version, under the version
+    labels `stable` (and `canary`); the others serve their latest version, as pushed.
+    """
     from google.protobuf import text_format
     from tensorflow_serving.config import model_server_config_pb2
 
+    stable, canary = stable or {}, canary or {}
     config = model_server_config_pb2.ModelServerConfig()
     for name in models:
         entry = config.model_config_list.config.add()
         entry.name, entry.base_path, entry.model_platform = name, f"{base_path}/{name}", \
             "tensorflow"
+        labels = {"stable": stable.get(name), "canary": canary.get(name)}
+        labels = {label: version for label, version in labels.items() if version}
+        if labels:
+            entry.model_version_policy.specific.versions.extend(sorted(set(labels.values())))
+            for label, version in labels.items():
+                entry.version_labels[label] = version
     header = ("# Written by `recsys serving-config` from the model catalogue "
               "(contract/catalogue.py);\n# TF Serving polls each base_path for the <version>/ "
               "directories the Pushers write.\n")
+    if stable:
+        header += ("# Pinned: " + ", ".join(
+            f"{name} stable={version}" + (f" canary={canary[name]}" if name in canary else "")
+            for name, version in stable.items()) + " (docs/deploy.md: canary, promote, "
+                                                   "rollback).\n")
     return header + text_format.MessageToString(config)

@@ -4,87 +4,19 @@ Metadata), its progress read from ML Metadata, then a summary and the HTML repor
 from __future__ import annotations
 
 import argparse
-import os
-import time
 
-from pipeline.configs import PipelineSettings
 from recsys.cli import common
-from recsys.cli.common import CliError
 
 
 def register(commands: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> None:
     run = commands.add_parser("run", parents=[parent],
                               help="run the pipeline on this machine (LocalDagRunner)")
-    common.add_data_source_arguments(run)
-    run.add_argument("--output-dir", default="runs/local",
-                     help="pipeline root, ML Metadata, pushed models, report and logs "
-                          "(default: %(default)s)")
-    run.add_argument("--push-to", metavar="gs://BUCKET/PREFIX|DIR",
-                     help="where blessed models go, as PREFIX/<model>/<version>/ "
-                          "(default: OUTPUT_DIR/serving)")
-    run.add_argument("--beam-workers", type=int, default=1,
-                     help="local Beam worker processes (default: %(default)s)")
-    common.add_pipeline_arguments(run)
+    common.add_data_source_arguments(
+        run, data_dir_help="directory with raw MovieLens files, or of spans")
+    common.add_local_run_arguments(run)
     run.set_defaults(handler=_run)
 
 
-def settings(args: argparse.Namespace) -> PipelineSettings:
-    """The run's PipelineSettings, every flag checked before any work starts."""
-    options = common.pipeline_options(args)
-    if args.beam_workers < 1:
-        raise CliError("--beam-workers must be at least 1")
-    output_dir = os.path.abspath(args.output_dir)
-    return PipelineSettings.local(
-        common.data_dir(args), output_dir, serving_dir=push_destination(args.push_to, output_dir),
-        beam_workers=args.beam_workers, **options)
-
-
-def push_destination(push_to: str | None, output_dir: str) -> str | None:
-    """--push-to as the Pusher takes it (None: the default under the output directory)."""
-    if not push_to:
-        return None
-    if "://" in push_to and not push_to.startswith("gs://"):
-        raise CliError(f"--push-to: {push_to!r}: only gs:// URLs and local paths are supported")
-    if push_to.startswith("gs://") and len(push_to.rstrip("/")) <= len("gs://"):
-        raise CliError("--push-to: gs:// needs a bucket, e.g. gs://my-bucket/models")
-    return push_to.rstrip("/") if push_to.startswith("gs://") else os.path.abspath(push_to)
-
-
 def _run(args: argparse.Namespace) -> int:
-    run_settings = settings(args)
-    log = None if args.verbose else common.new_log_path(run_settings.output_dir, "run")
-    started = time.monotonic()
-    with common.output_to_log(log):
-        if log:
-            common.console.print(f"log: {log}", markup=False)
-        common.execute_pipeline(run_settings)
-        common.console.print(f"pipeline finished in {time.monotonic() - started:.0f} s")
-        print_summary(run_settings.metadata_path)
-        from recsys.inspection import report  # TensorFlow, matplotlib: once the run is done
-
-        path = report.write_report(run_settings.metadata_path,
-                                   os.path.join(run_settings.output_dir, "report"),
-                                   data_dir=run_settings.data_dir)
-        common.console.print(f"report: {path}", markup=False)
+    common.run_locally(common.local_settings(args, lambda: common.data_dir(args)), args.verbose)
     return 0
-
-
-def print_summary(metadata_path: str) -> None:
-    """Each model's evaluation, verdict and push location, read back from ML Metadata."""
-    from recsys.inspection import run_summary  # TensorFlow: once the run is done
-
-    results = run_summary.model_results(
-        run_summary.latest_run(run_summary.open_store(metadata_path)))
-    if not results:
-        return
-    rows = [(r.name, r.hit_rate, r.ndcg, r.popularity_hit_rate, r.rmse,
-             {True: "yes", False: "NO", None: ""}[r.blessed], r.pushed_to or "-")
-            for r in results]
-    common.console.print()
-    common.console.print(common.table(
-        ("model", "HR@10", "NDCG@10", "popular HR@10", "RMSE", "blessed", "pushed to"), rows))
-    evaluation = next((r.evaluation_uri for r in results if r.evaluation_uri), None)
-    if evaluation:
-        common.console.print(
-            f"\nTFMA results: {os.path.dirname(evaluation)}/<id>; Trainer metrics: "
-            "pipeline_root/Trainer.<model>/model_run/<id>/metrics.json", markup=False)

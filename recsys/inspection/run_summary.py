@@ -10,7 +10,9 @@ import tensorflow as tf
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
-from contract.keys import METRICS_FILE
+from components import evaluation_results
+from components.movielens_example_gen import executor as example_gen
+from contract.keys import INFRA_CHECKED, INFRA_REASON, METRICS_FILE
 
 Execution = metadata_store_pb2.Execution
 Event = metadata_store_pb2.Event
@@ -89,10 +91,19 @@ def pushed_destination(result: NodeResult) -> str | None:
 
 
 def blessed(result: NodeResult) -> bool | None:
-    """An Evaluator's verdict, or None for other nodes."""
+    """An Evaluator's or InfraCheck's verdict, or None for other nodes."""
     for artifact in result.outputs.get("blessing", []):
         return _custom(artifact, "blessed") == 1
     return None
+
+
+def infra_verdict(result: NodeResult | None) -> tuple[bool | None, str | None]:
+    """An InfraCheck's (blessed, reason); (None, None) when it did not run or wrote no verdict
+    (it checks only what the Evaluator blessed)."""
+    for artifact in (result.outputs.get("blessing", []) if result else []):
+        if _custom(artifact, INFRA_CHECKED) == 1:
+            return _custom(artifact, "blessed") == 1, _custom(artifact, INFRA_REASON)
+    return None, None
 
 
 def _custom(artifact: metadata_store_pb2.Artifact, key: str):
@@ -102,19 +113,97 @@ def _custom(artifact: metadata_store_pb2.Artifact, key: str):
     return value.string_value if value.HasField("string_value") else value.int_value
 
 
+def evaluation_uri(result: NodeResult) -> str | None:
+    """An Evaluator's `evaluation` artifact, or None for other nodes."""
+    evaluations = result.outputs.get("evaluation", [])
+    return evaluations[0].uri if evaluations else None
+
+
+def evaluation(result: NodeResult) -> evaluation_results.Evaluation | None:
+    """An Evaluator's TFMA metrics: the candidate's, the last blessed model's, the change."""
+    uri = evaluation_uri(result)
+    return None if uri is None else evaluation_results.read_evaluation(uri)
+
+
 def evaluation_metrics(result: NodeResult) -> dict[str, float]:
     """An Evaluator's TFMA metrics of the candidate model, overall slice: name -> value."""
-    import tensorflow_model_analysis as tfma
+    found = evaluation(result)
+    return {} if found is None else found.candidate
 
-    metrics: dict[str, float] = {}
-    for artifact in result.outputs.get("evaluation", []):
-        for slice_metrics in tfma.load_metrics(artifact.uri):
-            if slice_metrics.slice_key.single_slice_keys:
-                continue
-            for entry in slice_metrics.metric_keys_and_values:
-                if entry.key.model_name in ("", "candidate") and not entry.key.is_diff:
-                    metrics[entry.key.name] = entry.value.double_value.value
-    return metrics
+
+def gate_checks(result: NodeResult) -> list[evaluation_results.ThresholdCheck]:
+    """Each threshold an Evaluator applied, with the measured value and the outcome."""
+    uri = evaluation_uri(result)
+    return [] if uri is None else evaluation_results.threshold_checks(uri)
+
+
+def data_notes(results: list[NodeResult]) -> list[str]:
+    """What the ExampleGen of the run set aside or dropped, one line each: repeated ratings
+    (kept the latest) and quarantined rows."""
+    notes = []
+    for result in results:
+        if result.node != "MovieLensExampleGen":
+            continue
+        for artifact in result.outputs.get("examples", []):
+            duplicates = _custom(artifact, example_gen.DUPLICATES_PROPERTY)
+            if duplicates:
+                plural = "s" if duplicates != 1 else ""
+                notes.append(
+                    f"dropped {duplicates} repeated (user, movie) rating{plural}, kept the "
+                    f"latest of each: {os.path.join(artifact.uri, example_gen.DUPLICATES_DIR)}/"
+                    f"{example_gen.QUARANTINE_ROWS}")
+            summary = os.path.join(artifact.uri, example_gen.QUARANTINE_DIR,
+                                   example_gen.QUARANTINE_SUMMARY)
+            if tf.io.gfile.exists(summary):
+                with tf.io.gfile.GFile(summary) as handle:
+                    counts = json.load(handle)
+                if counts["rejected"]:
+                    notes.append(
+                        f"quarantined {counts['rejected']} of {counts['rows']} rows "
+                        f"({counts['fraction']:.2%}): {os.path.dirname(summary)}/"
+                        f"{example_gen.QUARANTINE_ROWS}")
+    return notes
+
+
+def window_spans(results: list[NodeResult]) -> list[int]:
+    """The span numbers the run's ExampleGen read (its Examples' `window_spans`), [] for a
+    plain MovieLens directory."""
+    for result in results:
+        for artifact in result.outputs.get("examples", []):
+            text = _custom(artifact, "window_spans")
+            if text and result.node.endswith("ExampleGen"):
+                return [int(span) for span in text.split(",")]
+    return []
+
+
+def accepted_spans(metadata_path: str) -> set[int]:
+    """Every span the data gate accepted in this store (the `span` of its accepted
+    statistics; empty for a new output directory)."""
+    if not os.path.exists(metadata_path):
+        return set()
+    store = open_store(metadata_path)
+    return {artifact.custom_properties["span"].int_value
+            for artifact in store.get_artifacts_by_type("ExampleStatistics")
+            if "span" in artifact.custom_properties
+            and artifact.state == metadata_store_pb2.Artifact.LIVE}
+
+
+@dataclasses.dataclass(frozen=True)
+class Recommendations:
+    """Where a BatchRecommender wrote a pushed version's batch recommendations."""
+
+    destination: str
+    users: int
+    movies: int
+
+
+def recommendations(result: NodeResult | None) -> Recommendations | None:
+    """A BatchRecommender's output, None when it wrote nothing (no push) or did not run."""
+    for artifact in (result.outputs.get("recommendations", []) if result else []):
+        if _custom(artifact, "written") == 1:
+            return Recommendations(_custom(artifact, "destination"), _custom(artifact, "users"),
+                                   _custom(artifact, "movies"))
+    return None
 
 
 def baseline_model_id(result: NodeResult) -> int | None:
@@ -136,6 +225,11 @@ class ModelResult:
     blessed: bool | None
     pushed_to: str | None
     evaluation_uri: str | None
+    failed_checks: tuple[evaluation_results.ThresholdCheck, ...] = ()  # why it was refused
+    # The infra check's verdict on a blessed model (None: not checked) and why, in one line.
+    serves: bool | None = None
+    infra_reason: str | None = None
+    recommendations: Recommendations | None = None
 
 
 def model_results(results: list[NodeResult]) -> list[ModelResult]:
@@ -147,13 +241,23 @@ def model_results(results: list[NodeResult]) -> list[ModelResult]:
             continue
         name = node.split(".", 1)[1]
         metrics = evaluation_metrics(result)
-        mse = metrics.get("mean_squared_error")
         pusher = by_node.get(f"Pusher.{name}")
-        evaluations = result.outputs.get("evaluation", [])
+        verdict = blessed(result)
+        serves, reason = infra_verdict(by_node.get(f"InfraCheck.{name}"))
         rows.append(ModelResult(
             name=name, hit_rate=metrics.get("hit_rate_at_10"), ndcg=metrics.get("ndcg_at_10"),
             popularity_hit_rate=metrics.get("popularity_hit_rate_at_10"),
-            rmse=None if mse is None else mse ** 0.5, blessed=blessed(result),
+            rmse=rmse(metrics), blessed=verdict,
             pushed_to=pusher and pushed_destination(pusher),
-            evaluation_uri=evaluations[0].uri if evaluations else None))
+            evaluation_uri=evaluation_uri(result),
+            failed_checks=tuple(c for c in gate_checks(result) if not c.passed)
+            if verdict is False else (),
+            serves=serves, infra_reason=reason,
+            recommendations=recommendations(by_node.get(f"BatchRecommender.{name}"))))
     return rows
+
+
+def rmse(metrics: dict[str, float]) -> float | None:
+    """The RMSE of the predicted rating (TFMA measures its square), None for models without."""
+    mse = metrics.get("mean_squared_error")
+    return None if mse is None else mse ** 0.5

@@ -22,7 +22,14 @@ from recsys.serving import explain as explain_module
 from recsys.serving.backends import BackendError
 from recsys.serving.catalogue import Catalogue
 from recsys.serving.middleware import Metrics, ServingMiddleware
-from recsys.serving.registry import ModelRegistry, SetupError
+from recsys.serving.registry import (
+    STABLE,
+    ModelRegistry,
+    SetupError,
+    label_for,
+    labelled_versions,
+    version_labels,
+)
 from recsys.serving.service import (
     ANY_MODEL,
     HISTORY_MODELS,
@@ -40,19 +47,25 @@ STATIC = importlib.resources.files("recsys.serving") / "static"
 
 
 def build_app(models_dir: str, data_dir: str, tf_serving: str | None = None,
-              poll_seconds: float = 5.0, start_polling: bool = True) -> FastAPI:
+              poll_seconds: float = 5.0, start_polling: bool = True,
+              tf_serving_config: str | None = None, label: str = STABLE) -> FastAPI:
     """The app with the catalogue loaded and every model's latest version in memory (or, with
-    `tf_serving`, behind TF Serving's REST API at that URL)."""
+    `tf_serving`, behind TF Serving's REST API at that URL). With TF Serving's models.config
+    (`tf_serving_config`), a model that has version labels is asked for `label` (else
+    `stable`): with a canary loaded, TF Serving's unlabelled default would be the canary."""
     if not os.path.isdir(models_dir):
         raise SetupError(f"--models-dir {models_dir}: no such directory")
     data = catalogue.load(data_dir)  # before the models: loading them freezes the heap
+    labels = version_labels(tf_serving_config) if tf_serving_config else {}
     if tf_serving:
         def loader(name, _version, path):
-            return backends.RestBackend(tf_serving, name, backends.saved_signatures(path))
+            return backends.RestBackend(tf_serving, name, backends.saved_signatures(path),
+                                        label=label_for(labels.get(name, {}), label))
     else:
         def loader(_name, _version, path):
             return backends.InProcessBackend(path)
-    models = ModelRegistry(models_dir, loader, poll_seconds)
+    models = ModelRegistry(models_dir, loader, poll_seconds,
+                           versions=labelled_versions(labels, label) if labels else None)
     if not models.refresh(wait_for_settle=False):
         raise SetupError(f"--models-dir {models_dir}: no model versions "
                          "(expected <model>/<version>/saved_model.pb)")

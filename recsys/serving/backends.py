@@ -1,7 +1,7 @@
 """Where signature calls run: in this process (a loaded SavedModel) or in TF Serving (REST).
 
-Both take a batch of instances as plain Python lists of strings and return numpy arrays, so
-the API code does not care which one it talks to.
+Both take a batch of instances as plain Python lists of strings (a list of ids is one string,
+see `join_ids`) and return numpy arrays, so the API code does not care which one it talks to.
 """
 
 from __future__ import annotations
@@ -14,10 +14,12 @@ from typing import Protocol
 
 import numpy as np
 
+from contract import keys
 from recsys.serving import client as serving_client
 
-Inputs = dict[str, list]  # input name -> [B] or [B][N] strings ("" padded) or booleans
+Inputs = dict[str, list]  # input name -> [B] strings, or [B][N] booleans
 Outputs = dict[str, np.ndarray]
+join_ids = serving_client.join_ids
 
 
 class BackendError(Exception):
@@ -30,18 +32,13 @@ class Backend(Protocol):
     def call(self, signature: str, inputs: Inputs) -> Outputs: ...
 
 
-def pad_rows(rows: list[list[str]]) -> list[list[str]]:
-    """Ragged rows -> rectangular with "" padding (at least one column: [B, 0] is ambiguous)."""
-    width = max([len(row) for row in rows] + [1])
-    return [list(row) + [""] * (width - len(row)) for row in rows]
-
-
 class InProcessBackend:
     """A SavedModel loaded with tf.saved_model.load; signature functions called directly."""
 
     def __init__(self, path: str) -> None:
         import tensorflow as tf  # only the process that serves in-process needs TensorFlow
 
+        saved_signatures(path)  # refuses an export in an older format before loading it
         self._tf = tf
         self._loaded = tf.saved_model.load(path)
         self._functions = dict(self._loaded.signatures)
@@ -55,22 +52,23 @@ class InProcessBackend:
         dtypes = self._dtypes[signature]
         tensors = {name: self._tf.constant(value, dtypes[name]) for name, value in inputs.items()}
         outputs = self._functions[signature](**tensors)
-        return {name: _decode(value.numpy()) for name, value in outputs.items()}
+        return {name: decode_strings(value.numpy()) for name, value in outputs.items()}
 
 
 class RestBackend:
-    """Forwards to TF Serving's REST API (`/v1/models/NAME:predict`, columnar format: inputs
-    may differ in batch size, as score_features' users and movies do)."""
+    """Forwards to TF Serving's REST API (`/v1/models/NAME[/labels/LABEL]:predict`, columnar
+    format); with a `label`, to the version TF Serving's models.config gives that label."""
 
     def __init__(self, base_url: str, model: str, signatures: frozenset[str],
-                 timeout: float = 10.0) -> None:
+                 timeout: float = 10.0, label: str | None = None) -> None:
         self.base_url, self.model, self.signatures = base_url, model, signatures
+        self.label = label
         self._timeout = timeout
 
     def call(self, signature: str, inputs: Inputs) -> Outputs:
         body = json.dumps({"signature_name": signature, "inputs": inputs}).encode()
         request = urllib.request.Request(
-            serving_client.rest_url(self.base_url, self.model), data=body,
+            serving_client.rest_url(self.base_url, self.model, self.label), data=body,
             headers={"Content-Type": "application/json"}, method="POST")
         try:
             with urllib.request.urlopen(request, timeout=self._timeout) as response:
@@ -90,8 +88,15 @@ class RestBackend:
 
 def saved_signatures(path: str) -> frozenset[str]:
     """Signature names of a SavedModel on disk, read from saved_model.pb without TensorFlow
-    sessions (used with --tf-serving, where this process loads no model)."""
-    return frozenset(_signature_defs(path))
+    sessions (used with --tf-serving, where this process loads no model). Raises BackendError
+    for a model exported before id lists became one string per row (keys.ID_SEPARATOR): this
+    service would send it inputs of the wrong shape."""
+    signatures = _signature_defs(path)
+    recommend = signatures.get(keys.RECOMMEND)
+    if recommend is not None and len(recommend.inputs["history"].tensor_shape.dim) != 1:
+        raise BackendError(f"{path}: exported by an older recsys-tfx (history as [B, N] "
+                           "lists); re-run `recsys run` to export and push it again")
+    return frozenset(signatures)
 
 
 @functools.lru_cache(maxsize=256)  # a version directory never changes once pushed
@@ -111,7 +116,8 @@ def _signature_defs(path: str):
     return proto.meta_graphs[0].signature_def
 
 
-def _decode(array: np.ndarray) -> np.ndarray:
+def decode_strings(array: np.ndarray) -> np.ndarray:
+    """TensorFlow's bytes as str (other dtypes as they are)."""
     if array.dtype == object:
         return np.vectorize(lambda b: b.decode("utf-8"), otypes=[object])(array)
     return array

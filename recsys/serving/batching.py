@@ -17,26 +17,33 @@ from concurrent.futures import Future
 
 import numpy as np
 
-from recsys.serving.backends import Backend, pad_rows
+from recsys.serving.backends import Backend, join_ids
 
-Row = dict[str, str | list[str]]  # one instance: input name -> string or list of strings
+Row = dict[str, str | list[str]]  # one instance: input name -> id or list of ids
 Answer = dict[str, np.ndarray]  # output name -> this row's slice
 Pending = tuple[Row, Future]
 
 
 class Batcher:
-    """Batches rows for `signature` of `backend` on a daemon worker thread until `close()`."""
+    """Batches rows for `signature` of `backend` on daemon worker threads until `close()`.
+
+    Each of the `threads` workers takes the next queued row and whatever else is queued (up to
+    `max_batch`, waiting up to `max_wait_s` for more) and calls the backend with them: the
+    scheme of TF Serving's batch scheduler (num_batch_threads, max_batch_size,
+    batch_timeout_micros), which benchmarks/serving_batching.py measures with this class.
+    """
 
     def __init__(self, backend: Backend, signature: str, max_batch: int = 64,
-                 max_wait_s: float = 0.0) -> None:
+                 max_wait_s: float = 0.0, threads: int = 1) -> None:
         self.backend, self.signature = backend, signature
         self.max_batch, self.max_wait_s = max_batch, max_wait_s
         self._queue: queue.SimpleQueue[Pending | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._closed = False
-        self._thread = threading.Thread(target=self._work, name=f"batch-{signature}",
-                                        daemon=True)
-        self._thread.start()
+        self._threads = [threading.Thread(target=self._work, name=f"batch-{signature}-{i}",
+                                          daemon=True) for i in range(threads)]
+        for thread in self._threads:
+            thread.start()
 
     def submit(self, row: Row) -> Future:
         """A future of this row's outputs. After `close()` (the model version was replaced
@@ -50,10 +57,11 @@ class Batcher:
         return future
 
     def close(self) -> None:
-        """Answers what is queued, then stops the worker (and releases the backend)."""
+        """Answers what is queued, then stops the workers (and releases the backend)."""
         with self._lock:
             self._closed = True
-            self._queue.put(None)
+            for _ in self._threads:
+                self._queue.put(None)
 
     def _work(self) -> None:
         while True:
@@ -95,10 +103,7 @@ class Batcher:
             future.set_result({name: value[i] for name, value in outputs.items()})
 
 
-def stack_rows(rows: list[Row]) -> dict[str, list]:
-    """Rows -> batched inputs: strings as [B], lists as [B, N] padded with ""."""
-    inputs = {}
-    for name, first in rows[0].items():
-        values = [row[name] for row in rows]
-        inputs[name] = pad_rows(values) if isinstance(first, list) else values
-    return inputs
+def stack_rows(rows: list[Row]) -> dict[str, list[str]]:
+    """Rows -> batched inputs, [B] strings (a list of ids joined into one string)."""
+    return {name: [join_ids(row[name]) if isinstance(first, list) else row[name]
+                   for row in rows] for name, first in rows[0].items()}

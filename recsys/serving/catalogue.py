@@ -1,18 +1,18 @@
 """Movies, users and ratings read from the raw MovieLens files.
 
 The SavedModels know movie *ids* only; titles, genres and the users' rating history come from
-the same raw data dir the pipeline read (`recsys serve --data-dir`).
+the same raw data dir the pipeline read (`recsys serve --data-dir`), a plain MovieLens
+directory or a directory of spans (all its complete spans).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import os
 import re
 import unicodedata
 from collections import defaultdict
 
-from components.movielens_example_gen import formats
+from components.movielens_example_gen import formats, spans
 
 # MovieLens writes "Usual Suspects, The"; other languages' articles appear the same way.
 _ARTICLES = ("the", "a", "an", "les", "la", "le", "l'", "il", "el", "das", "der", "die")
@@ -112,30 +112,30 @@ class Catalogue:
 
 
 def load(data_dir: str) -> Catalogue:
-    """Reads movies, users and ratings from a raw MovieLens directory (any layout)."""
-    layout = formats.detect_layout(data_dir)
-    ratings = _read_ratings(data_dir, layout)
+    """Reads movies, users and ratings from a raw MovieLens directory (any layout), or from
+    every complete span of a directory of spans."""
+    dataset = spans.read_dataset(data_dir)
+    ratings = _read_ratings(dataset.ratings_paths, dataset.layout)
     counts: dict[str, int] = defaultdict(int)
     for user_ratings in ratings.values():
         for rated in user_ratings:
             counts[rated.movie_id] += 1
     movies = {
         movie_id: Movie(movie_id, display_title(m.title), m.year, m.genres, counts[movie_id])
-        for movie_id, m in formats.read_movies(data_dir, layout).items()}
+        for movie_id, m in dataset.movies.items()}
     users = {user_id: {"gender": u.gender, "age": u.age, "occupation": u.occupation}
-             for user_id, u in (formats.read_users(data_dir, layout) or {}).items()}
+             for user_id, u in (dataset.users or {}).items()}
     for user_id in ratings:
         users.setdefault(user_id, {})
     return Catalogue(movies, users, ratings)
 
 
-def _read_ratings(data_dir: str, layout: formats.Layout) -> dict[str, list[Rated]]:
-    path = os.path.join(data_dir, layout.ratings_file)
-    by_user: dict[str, list[tuple[int, int, Rated]]] = defaultdict(list)
-    for number, line in formats.read_lines(path, "utf-8", layout.header):
-        rating = formats.parse_rating(layout, path, number, line)
-        by_user[rating.user_id].append(
-            (rating.timestamp, number, Rated(rating.movie_id, rating.rating, rating.timestamp)))
-    # Time order, ties by line: the order the ExampleGen gives the history.
-    return {user: [r for _, _, r in sorted(rows, key=lambda row: row[:2])]
+def _read_ratings(paths: list[str], layout: formats.Layout) -> dict[str, list[Rated]]:
+    by_user: dict[str, list[tuple[int, int, int, Rated]]] = defaultdict(list)
+    for source, path in enumerate(paths):
+        for rating in formats.read_ratings(path, layout):
+            by_user[rating.user_id].append((rating.timestamp, source, rating.line_number, Rated(
+                rating.movie_id, rating.rating, rating.timestamp)))
+    # Time order, ties by span and line: the order the ExampleGen gives the history.
+    return {user: [r for *_, r in sorted(rows, key=lambda row: row[:3])]
             for user, rows in by_user.items()}

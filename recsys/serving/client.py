@@ -10,6 +10,7 @@ import dataclasses
 import json
 import urllib.error
 import urllib.request
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from contract import keys
@@ -30,7 +31,6 @@ SIGNATURE_OUTPUTS: dict[str, tuple[str, ...]] = {
     keys.SIMILAR_ITEMS: ("movie_ids", "scores", "known"),
     keys.ITEM_EMBEDDINGS: ("embedding", "known"),
 }
-_LIST_INPUTS = ("history", "exclude_movie_ids")  # [B, N] with "" padding
 
 
 class ServingError(Exception):
@@ -56,16 +56,16 @@ def default_signature(user_id: str | None, movie_id: str | None) -> str:
 
 
 def instance(query: Query) -> dict[str, Any]:
-    """The named inputs of one instance; raises ValueError if the signature needs more."""
+    """The named inputs of one instance, every one a string (a list of ids is one string,
+    keys.ID_SEPARATOR between ids); raises ValueError if the signature needs more."""
     if query.signature not in SIGNATURE_INPUTS:
         raise ValueError(f"unknown signature {query.signature!r}; choose from "
                          f"{', '.join(SIGNATURE_INPUTS)}")
     values = {
         "user_id": query.user_id,
         "movie_id": query.movie_id,
-        # [1, 0] is ambiguous in TF Serving's row format: send one "" (padding) instead.
-        "history": list(query.history) or [""],
-        "exclude_movie_ids": list(query.exclude_movie_ids) or [""],
+        "history": join_ids(query.history),
+        "exclude_movie_ids": join_ids(query.exclude_movie_ids),
     }
     names = SIGNATURE_INPUTS[query.signature]
     missing = [name for name in names if values[name] is None]
@@ -74,9 +74,16 @@ def instance(query: Query) -> dict[str, Any]:
     return {name: values[name] for name in names}
 
 
+def join_ids(ids: Iterable[str]) -> str:
+    """A list of ids as the signatures take it: one string, keys.ID_SEPARATOR between ids."""
+    return keys.ID_SEPARATOR.join(ids)
+
+
 # -- REST ------------------------------------------------------------------------------------
-def rest_url(base_url: str, model: str) -> str:
-    return f"{base_url.rstrip('/')}/v1/models/{model}:predict"
+def rest_url(base_url: str, model: str, label: str | None = None) -> str:
+    """TF Serving's predict URL, for the version that carries `label` if given."""
+    version = f"/labels/{label}" if label else ""
+    return f"{base_url.rstrip('/')}/v1/models/{model}{version}:predict"
 
 
 def build_rest_request(query: Query) -> dict[str, Any]:
@@ -95,9 +102,10 @@ def parse_rest_response(signature: str, body: dict[str, Any]) -> dict[str, Any]:
     return prediction
 
 
-def rest_predict(base_url: str, model: str, query: Query, timeout: float = 10.0) -> dict:
+def rest_predict(base_url: str, model: str, query: Query, timeout: float = 10.0,
+                 label: str | None = None) -> dict:
     request = urllib.request.Request(
-        rest_url(base_url, model), data=json.dumps(build_rest_request(query)).encode(),
+        rest_url(base_url, model, label), data=json.dumps(build_rest_request(query)).encode(),
         headers={"Content-Type": "application/json"}, method="POST")
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
@@ -117,23 +125,14 @@ def _error_body(raw: bytes, fallback: str) -> dict[str, Any]:
 
 
 # -- gRPC ------------------------------------------------------------------------------------
-def build_grpc_request(model: str, query: Query) -> predict_pb2.PredictRequest:
-    """A PredictRequest with one DT_STRING tensor per input ([1] or [1, N])."""
-    from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2
-    from tensorflow_serving.apis import predict_pb2
+def build_grpc_request(model: str, query: Query,
+                       label: str | None = None) -> predict_pb2.PredictRequest:
+    """A PredictRequest with one DT_STRING [1] tensor per input, for the version that carries
+    `label` if given: the request the warm-up file holds too (trainer.serving_requests)."""
+    from trainer.serving_requests import predict_request
 
-    request = predict_pb2.PredictRequest()
-    request.model_spec.name = model
-    request.model_spec.signature_name = query.signature
-    for name, value in instance(query).items():
-        values = value if name in _LIST_INPUTS else [value]
-        dims = [1, len(values)] if name in _LIST_INPUTS else [1]
-        request.inputs[name].CopyFrom(tensor_pb2.TensorProto(
-            dtype=types_pb2.DT_STRING,
-            tensor_shape=tensor_shape_pb2.TensorShapeProto(
-                dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=size) for size in dims]),
-            string_val=[v.encode() for v in values]))
-    return request
+    return predict_request(model, query.signature,
+                           {name: [value] for name, value in instance(query).items()}, label)
 
 
 def parse_grpc_response(response) -> dict[str, Any]:
@@ -144,14 +143,15 @@ def parse_grpc_response(response) -> dict[str, Any]:
             for name, proto in sorted(response.outputs.items())}
 
 
-def grpc_predict(target: str, model: str, query: Query, timeout: float = 10.0) -> dict:
+def grpc_predict(target: str, model: str, query: Query, timeout: float = 10.0,
+                 label: str | None = None) -> dict:
     import grpc
     from tensorflow_serving.apis import prediction_service_pb2_grpc
 
     with grpc.insecure_channel(target) as channel:
         stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
         try:
-            response = stub.Predict(build_grpc_request(model, query), timeout=timeout)
+            response = stub.Predict(build_grpc_request(model, query, label), timeout=timeout)
         except grpc.RpcError as error:
             raise ServingError(f"{error.code().name}: {error.details()}") from None
     return parse_grpc_response(response)

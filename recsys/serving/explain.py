@@ -1,14 +1,14 @@
 """Why a model scores a movie for a user: exact Shapley values over the model's input features.
 
 Models exported with `score_features` (trainer/export.py): the players are the user's id,
-gender, age and occupation, the user's stored history (as long as the model's run kept: the
-latest HISTORY_PLAYERS movies one by one, older ones together) and the movie's id, genres and
-release year. The value of a
+gender, age and occupation, the user's stored history (the latest HISTORY_PLAYERS movies one by
+one, older ones together) and the movie's id, genres and release year. The value of a
 coalition is the model's score of the pair with every feature outside it reset to its
 reference: what the model is given for an unknown user or movie (out-of-vocabulary id, the
 most common gender and occupation, the lowest age and release-year bucket, no genres, the
 history item left out). Every user-side coalition (a row) crossed with every movie-side one
-(a column) is every coalition, so ONE score_features call scores all 2^n of them; the Shapley
+(a column, the signature scores all 2^3 per row) is every coalition, so ONE score_features call
+scores all 2^n of them; the Shapley
 values follow exactly (no sampling), sum to score - baseline_score, and a feature the model
 does not read gets exactly 0. The score is the predicted rating for rating models and the
 retrieval score /recommend ranks by for the others. The ranking model's event timestamp is
@@ -29,14 +29,16 @@ import numpy as np
 from contract import catalogue, keys
 from contract.features import DEFAULT_HISTORY_LENGTH
 from contract.keys import MOVIE_GROUPS, USER_GROUPS
-from recsys.serving.backends import input_width, pad_rows
+from recsys.serving.backends import input_width, join_ids
 from recsys.serving.catalogue import Catalogue
 from recsys.serving.registry import LoadedModel
 from recsys.serving.service import NotFound
 
 MODELS = tuple(entry.name for entry in catalogue.CATALOGUE if entry.explain)
 SIGNATURE = keys.SCORE_FEATURES
-HISTORY_PLAYERS = 5  # latest items explained one by one: n <= 4 + 6 + 3 = 13 players
+# Latest items explained one by one: n <= 4 + 6 + 3 = 13 players, and the 2^10 user-side
+# coalitions are the rows of one score_features request (keys.MAX_REQUEST_ROWS).
+HISTORY_PLAYERS = 5
 REFERENCES = {
     "user_id": "unknown user (out-of-vocabulary id)", "gender": "the most common gender",
     "age": "the youngest age bucket", "occupation": "the most common occupation",
@@ -53,7 +55,7 @@ class Player:
     value: object
     reference: str
     group: str | None = None  # a USER_GROUPS / MOVIE_GROUPS column
-    positions: tuple[int, ...] = ()  # history positions (of the model's L, newest last)
+    positions: tuple[int, ...] = ()  # history positions (of the run's length, newest last)
 
     def to_json(self, contribution: float) -> dict:
         return {"feature": self.feature, "value": self.value, "reference": self.reference,
@@ -71,15 +73,14 @@ def _explain_features(loaded: LoadedModel, catalogue: Catalogue, user_id: str,
                       movie_id: str) -> dict:
     width = input_width(loaded.path, SIGNATURE, "history_keep")  # the run's history length
     stored = score_features(loaded, [user_id], [movie_id], np.zeros((1, len(USER_GROUPS)), bool),
-                            np.ones((1, width), bool), np.zeros((1, len(MOVIE_GROUPS)), bool))
+                            np.ones((1, width), bool))
     if not stored["movie_known"][0]:
         raise NotFound(f"movie {movie_id!r} is not in model {loaded.name}'s vocabulary")
     user_players = _user_players(catalogue, user_id, list(stored["history_movie_ids"][0]))
     movie_players = _movie_players(catalogue, movie_id)
     user_reset, history_keep = user_coalitions(user_players, width)
-    movie_reset = movie_coalitions(movie_players)
-    scores = score_features(loaded, [user_id] * len(user_reset), [movie_id] * len(movie_reset),
-                            user_reset, history_keep, movie_reset)["scores"]
+    scores = score_features(loaded, [user_id] * len(user_reset), [movie_id] * len(user_reset),
+                            user_reset, history_keep)["scores"]  # [user coalition, movie one]
     values = np.asarray(scores, np.float64).T.reshape(-1)  # index = user mask | movie mask << nu
     players = user_players + movie_players
     contributions = shapley(values)
@@ -94,12 +95,13 @@ def _explain_features(loaded: LoadedModel, catalogue: Catalogue, user_id: str,
 
 
 def score_features(loaded: LoadedModel, user_ids: list[str], movie_ids: list[str],
-                   user_reset: np.ndarray, history_keep: np.ndarray,
-                   movie_reset: np.ndarray) -> dict[str, np.ndarray]:
+                   user_reset: np.ndarray, history_keep: np.ndarray) -> dict[str, np.ndarray]:
+    """Row b: user b's features (user_reset / history_keep applied) with movie b under each of
+    the keys.MOVIE_COALITIONS movie-side coalitions (column c keeps MOVIE_GROUPS[i] iff bit i
+    of c is set: the order of `_movie_players`)."""
     return loaded.backend.call(SIGNATURE, {
         "user_id": user_ids, "user_reset": user_reset.tolist(),
-        "history_keep": history_keep.tolist(), "movie_id": movie_ids,
-        "movie_reset": movie_reset.tolist()})
+        "history_keep": history_keep.tolist(), "movie_id": movie_ids})
 
 
 def _user_players(catalogue: Catalogue, user_id: str, history: list[str]) -> list[Player]:
@@ -127,8 +129,8 @@ def _movie_players(catalogue: Catalogue, movie_id: str) -> list[Player]:
     return [Player(name, values[name], REFERENCES[name], name) for name in MOVIE_GROUPS]
 
 
-def user_coalitions(players: list[Player], history_length: int,
-                    ) -> tuple[np.ndarray, np.ndarray]:
+def user_coalitions(players: list[Player], history_length: int
+                     ) -> tuple[np.ndarray, np.ndarray]:
     """Row r of (user_reset [2^n, 4], history_keep [2^n, history_length]) is the coalition
     whose player i is present iff bit i of r is set."""
     present = _masks(len(players))
@@ -139,15 +141,6 @@ def user_coalitions(players: list[Player], history_length: int,
             reset[:, USER_GROUPS.index(player.group)] = ~present[:, i]
         keep[:, list(player.positions)] = present[:, i:i + 1]
     return reset, keep
-
-
-def movie_coalitions(players: list[Player]) -> np.ndarray:
-    """movie_reset [2^n, 3], row r = the coalition of the players whose bit is set in r."""
-    present = _masks(len(players))
-    reset = np.ones((len(present), len(MOVIE_GROUPS)), bool)
-    for i, player in enumerate(players):
-        reset[:, MOVIE_GROUPS.index(player.group)] = ~present[:, i]
-    return reset
 
 
 def _masks(n: int) -> np.ndarray:
@@ -173,7 +166,6 @@ def shapley(values: np.ndarray) -> np.ndarray:
 # -- per feature group, through recommend (models exported before score_features) ------------
 def _explain_groups(loaded: LoadedModel, catalogue: Catalogue, user_id: str,
                     movie_id: str) -> dict:
-    # Models exported before score_features were all trained with the default history length.
     history = catalogue.history(user_id, DEFAULT_HISTORY_LENGTH)
     players = _group_players(catalogue, history)
     present = _masks(len(players))
@@ -218,8 +210,8 @@ def _group_scores(loaded: LoadedModel, catalogue: Catalogue, user_id: str, movie
                          or [UNKNOWN_MOVIE])
     others = [m for m in catalogue.movies if m != movie_id]
     outputs = loaded.backend.call(keys.RECOMMEND, {
-        "user_id": users, "history": pad_rows(histories),
-        "exclude_movie_ids": [others] * len(present)})
+        "user_id": users, "history": [join_ids(history) for history in histories],
+        "exclude_movie_ids": [join_ids(others)] * len(present)})
     if not all(row[0] == movie_id for row in outputs["movie_ids"]):
         raise NotFound(f"movie {movie_id!r} is not in model {loaded.name}'s vocabulary")
     return np.asarray(outputs["scores"], np.float64)[:, 0]

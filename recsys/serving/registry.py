@@ -1,7 +1,8 @@
 """The models being served: the latest version of each under the models dir, hot-reloaded.
 
 Layout (TF Serving's): DIR/<model>/<version>/saved_model.pb. A background thread polls DIR;
-when a model gets a higher version it is loaded *beside* the current one and then swapped in
+when a model gets a higher version (or, following TF Serving's version labels, the version
+labelled `stable`: `labelled_versions`) it is loaded *beside* the current one and swapped in
 with one reference assignment, so a request that already holds the old `LoadedModel` finishes
 on it and no request ever sees a half-loaded model. A version directory is loaded only once
 its file list and sizes were the same on two polls in a row (a pusher may still be copying).
@@ -23,6 +24,8 @@ from recsys.serving.backends import Backend
 
 LOG = logging.getLogger(__name__)
 Loader = Callable[[str, int, str], Backend]  # (model name, version, path) -> backend
+Versions = Callable[[str], list[tuple[str, int, str]]]  # models dir -> (name, version, path)
+STABLE = "stable"  # the version label the service follows in TF Serving (docs/deploy.md)
 
 
 class SetupError(ValueError):
@@ -40,9 +43,10 @@ class LoadedModel:
 
 class ModelRegistry:
     def __init__(self, models_dir: str, loader: Loader, poll_seconds: float = 5.0,
-                 settle_polls: int = 2) -> None:
+                 settle_polls: int = 2, versions: Versions | None = None) -> None:
         self.models_dir = models_dir
         self._loader = loader
+        self._versions = versions or latest_versions
         self._poll_seconds = poll_seconds
         self._settle_polls = settle_polls
         self._models: dict[str, LoadedModel] = {}  # replaced, never mutated: readers need no lock
@@ -91,7 +95,7 @@ class ModelRegistry:
 
     def _candidates(self, wait_for_settle: bool) -> list[tuple[str, int, str]]:
         found = []
-        for name, version, path in latest_versions(self.models_dir):
+        for name, version, path in self._versions(self.models_dir):
             current = self._models.get(name)
             if current is not None and current.version >= version:
                 continue
@@ -154,6 +158,48 @@ def latest_versions(models_dir: str) -> list[tuple[str, int, str]]:
             latest = max(versions)
             result.append((name, latest, os.path.join(model_dir, str(latest))))
     return result
+
+
+def version_labels(models_config: str) -> dict[str, dict[str, int]]:
+    """model -> {label: version} from TF Serving's models.config (text ModelServerConfig)."""
+    from google.protobuf import text_format
+    from tensorflow_serving.config import model_server_config_pb2
+
+    try:
+        with open(models_config) as handle:
+            config = text_format.Parse(handle.read(),
+                                       model_server_config_pb2.ModelServerConfig())
+    except (OSError, text_format.ParseError) as error:
+        raise SetupError(f"TF Serving config {models_config}: {error}") from None
+    return {entry.name: dict(entry.version_labels) for entry in config.model_config_list.config}
+
+
+def label_for(labels: dict[str, int], wanted: str) -> str | None:
+    """The label to ask TF Serving for: `wanted` if the model has it, else `stable`, else none
+    (the model's latest version)."""
+    return next((label for label in (wanted, STABLE) if label in labels), None)
+
+
+def labelled_versions(labels: dict[str, dict[str, int]], wanted: str) -> Versions:
+    """Per model, the version TF Serving serves under `label_for(...)`, else the latest one
+    under the models dir: the version whose signatures this service reads and reports."""
+    def versions(models_dir: str) -> list[tuple[str, int, str]]:
+        found = []
+        for name, latest, path in latest_versions(models_dir):
+            label = label_for(labels.get(name, {}), wanted)
+            if label is None:
+                found.append((name, latest, path))
+                continue
+            version = labels[name][label]
+            path = os.path.join(models_dir, name, str(version))
+            if os.path.exists(os.path.join(path, "saved_model.pb")):
+                found.append((name, version, path))
+            else:
+                LOG.warning("%s: version %d (label %s) is not under %s", name, version, label,
+                            models_dir)
+        return found
+
+    return versions
 
 
 def _fingerprint(path: str) -> tuple:

@@ -184,11 +184,15 @@ class Recommender:
         return version.items
 
     def _read_items(self, loaded: LoadedModel) -> ItemIndex:
+        """The catalogue's vectors, keys.MAX_REQUEST_ROWS movies per call (TF Serving's
+        batching refuses larger requests)."""
         ids = sorted(self.catalogue.movies, key=int)
-        outputs = loaded.backend.call(keys.ITEM_EMBEDDINGS, {"movie_id": ids})
-        known = np.asarray(outputs["known"], bool)
-        return ItemIndex([i for i, k in zip(ids, known, strict=True) if k],
-                         np.asarray(outputs["embedding"])[known])
+        parts = [loaded.backend.call(keys.ITEM_EMBEDDINGS,
+                                     {"movie_id": ids[start:start + keys.MAX_REQUEST_ROWS]})
+                 for start in range(0, len(ids), keys.MAX_REQUEST_ROWS)]
+        known = np.concatenate([np.asarray(part["known"], bool) for part in parts])
+        vectors = np.concatenate([np.asarray(part["embedding"]) for part in parts])
+        return ItemIndex([i for i, k in zip(ids, known, strict=True) if k], vectors[known])
 
     # -- presentation ------------------------------------------------------------------------
     def describe(self, scored: list[Scored]) -> list[dict]:

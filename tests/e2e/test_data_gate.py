@@ -13,7 +13,6 @@ import json
 import os
 
 import pytest
-from ml_metadata.proto import metadata_store_pb2
 from tfx import v1 as tfx
 
 from components.data_gate.component import validation_nodes
@@ -21,10 +20,11 @@ from components.movielens_example_gen.component import MovieLensExampleGen
 from contract import schema
 from recsys.cli import common
 from recsys.inspection import run_summary
+from tests.fixtures.documented import assert_documented, documented_errors
+from tests.fixtures.mlmd import latest_run_io
 from tests.fixtures.movielens_files import write_ml100k
 
 pytestmark = pytest.mark.e2e
-Event = metadata_store_pb2.Event
 
 
 def _run(data_dir, root, quarantine=False, drift_threshold=None):
@@ -50,21 +50,7 @@ def _outcome(*args, **kwargs) -> str | None:
 
 
 def _latest_io(root) -> dict[str, dict[str, list[int]]]:
-    """node -> {'in:<key>' / 'out:<key>': artifact ids} for the latest run."""
-    store = run_summary.open_store(str(root / "metadata.sqlite"))
-    run = max(store.get_contexts_by_type("pipeline_run"), key=lambda c: c.create_time_since_epoch)
-    executions = store.get_executions_by_context(run.id)
-    names = {}
-    for execution in executions:
-        for context in store.get_contexts_by_execution(execution.id):
-            if store.get_context_types_by_id([context.type_id])[0].name == "node":
-                names[execution.id] = context.name.split(".", 1)[-1]
-    io: dict[str, dict[str, list[int]]] = {}
-    for event in store.get_events_by_execution_ids([e.id for e in executions]):
-        side = "in" if event.type == Event.INPUT else "out"
-        key = f"{side}:{event.path.steps[0].key}"
-        io.setdefault(names[event.execution_id], {}).setdefault(key, []).append(event.artifact_id)
-    return io
+    return latest_run_io(str(root / "metadata.sqlite"))
 
 
 def _rewrite_ratings(data_dir, transform) -> None:
@@ -121,6 +107,8 @@ def test_shifted_ratings_fail_the_run_naming_feature_and_distance(history):
     assert outcome.startswith("data drift since the previous run: feature 'rating': ")
     assert "Jensen-Shannon divergence" in outcome and "above the threshold 0.1" in outcome
     assert "\n" not in outcome and "--drift-threshold" in outcome
+    assert_documented(outcome, next(line for line in documented_errors()
+                                    if line.startswith("data drift since the previous run")))
     accepted = runs["changed"][1]["DataValidationGate"]["out:accepted_statistics"]
     assert io["DataValidationGate"]["in:previous_statistics"] == accepted
     assert "out:accepted_statistics" not in io["DataValidationGate"]  # nothing published
@@ -151,6 +139,8 @@ def test_values_outside_the_curated_schema_stop_the_run(tmp_path):
                               "Unexpected string values (")
     assert "X" in outcome and f"curated schema {schema.resolve()}" in outcome
     assert "split 'eval': feature 'gender'" in outcome
+    assert_documented(outcome, next(line for line in documented_errors()
+                                    if line.startswith("data validation failed")))
 
 
 def _artifact_uri(root, artifact_id: int) -> str:

@@ -30,7 +30,7 @@ _SCRIPT = textwrap.dedent("""
         "demographic", Kind.RETRIEVAL, "movies for a user's demographics alone",
         "trainer.models.two_tower.TwoTowerModel", "trainer.config.RetrievalConfig",
         query=(Group.DEMOGRAPHICS,), candidate=(Group.MOVIE_ID, Group.CONTENT),
-        gate=TOP_K_GATE.with_min_hit_rate(0.0))
+        gate=TOP_K_GATE.with_min_hit_rate(0.05))
     catalogue.CATALOGUE += (entry,)
     catalogue.MODEL_NAMES += (entry.name,)
     catalogue._BY_NAME[entry.name] = entry

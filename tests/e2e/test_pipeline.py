@@ -7,6 +7,7 @@ import os
 import pytest
 import tensorflow as tf
 
+from contract.keys import WARMUP_FILE
 from recsys import cli
 from recsys.inspection import run_summary
 from tests.fixtures.cli_output import run_error
@@ -17,16 +18,19 @@ pytestmark = pytest.mark.e2e
 
 NODES = {"MovieLensExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator",
          "PreviousStatistics", "DataValidationGate", "Transform"} | {
-    f"{kind}.{model}" for kind in ("Trainer", "LatestBlessedModel", "Evaluator", "Pusher")
+    f"{kind}.{model}" for kind in ("Trainer", "LatestBlessedModel", "Evaluator", "InfraCheck",
+                                   "Pusher", "BatchRecommender")
     for model in MODELS}
 
 
 # Nodes that run again on an identical re-run: resolvers are never cached; the data gate's
 # baseline is the statistics it accepted last, a new artifact each run; the Evaluators now have
-# a baseline (the blessed model of the first run: the same model) and the Pushers a new
-# blessing, but push nothing new.
+# a baseline (the blessed model of the first run: the same model), the infra checks and the
+# Pushers a new blessing, but push nothing new; the BatchRecommenders find that version's
+# recommendations.
 RERUN = {"PreviousStatistics", "DataValidationGate"} | {
-    f"{kind}.{model}" for kind in ("LatestBlessedModel", "Evaluator", "Pusher")
+    f"{kind}.{model}" for kind in ("LatestBlessedModel", "Evaluator", "InfraCheck", "Pusher",
+                                   "BatchRecommender")
     for model in MODELS}
 
 
@@ -74,14 +78,17 @@ def test_each_model_is_pushed_with_metrics_and_callable_signatures(pipeline_run)
         trainer = run_summary.model_metrics(results[f"Trainer.{model}"])
         metrics = trainer["eval"]
         assert 0.0 <= metrics["hit_rate_at_10"] <= 1.0 and metrics["eval_examples"] == USERS
+        assert os.path.isfile(os.path.join(destination, WARMUP_FILE))  # TF Serving replays it
+        serves, reason = run_summary.infra_verdict(results[f"InfraCheck.{model}"])
+        assert serves, reason
         curves = trainer["training_curves"]  # per epoch, on the train and validation splits,
         epochs = trainer["config"]["epochs"]  # then refitted on both
         assert len(curves["loss"]) == len(curves["val_loss"]) == epochs
         assert len(curves["refit_loss"]) == epochs and "refit_val_loss" not in curves
         loaded = tf.saved_model.load(destination)
         top = loaded.signatures["recommend"](
-            user_id=tf.constant(["1", "no-such-user"]), history=tf.constant([[""], ["3"]]),
-            exclude_movie_ids=tf.constant([["1"], [""]]))
+            user_id=tf.constant(["1", "no-such-user"]), history=tf.constant(["", "3"]),
+            exclude_movie_ids=tf.constant(["1", ""]))
         assert top["movie_ids"].shape == (2, 10)
         assert b"1" not in top["movie_ids"][0].numpy().tolist()  # excluded movie stays out
 

@@ -7,7 +7,6 @@ real models. scripts/ui-screenshot.sh sets all three to make docs/img/ui.png.
 """
 
 import os
-import shutil
 import socket
 import threading
 import time
@@ -15,24 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.fixtures.browser import browser as open_browser
+
 pytestmark = pytest.mark.e2e
-
-FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--no-first-run", "--window-size=1280,900")
-
-
-def _browser():
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    binary, driver = shutil.which("chromium"), shutil.which("chromedriver")
-    if not (binary and driver):
-        pytest.fail("chromium and chromedriver are required: run scripts/install-browser.sh")
-    options = webdriver.ChromeOptions()
-    options.binary_location = binary
-    for flag in FLAGS:
-        options.add_argument(flag)
-    return webdriver.Chrome(options=options, service=Service(driver))
 
 
 @pytest.fixture
@@ -69,7 +53,7 @@ def test_search_a_title_and_see_similar_movies(server, tmp_path):
     real = "RECSYS_UI_MODELS_DIR" in os.environ
     screenshot = Path(os.environ.get("RECSYS_UI_SCREENSHOT") or tmp_path / "ui.png")
     typed, expected = ("usual susp", "The Usual Suspects") if real else ("café n°12", "Café N°12")
-    browser = _browser()
+    browser = open_browser()
     try:
         browser.get(server)
         wait = WebDriverWait(browser, 20)

@@ -1,48 +1,26 @@
 """The pipeline image's Dockerfile, checked statically (no Docker engine here) and linted."""
 
-import fnmatch
 import importlib.metadata
 import importlib.util
 import re
 import shlex
-import shutil
-import subprocess
 import tomllib
 
-import pytest
-
 from pipeline import configs
+from tests.fixtures import dockerfiles
 from tests.fixtures.paths import REPO_ROOT
 
 REPO = REPO_ROOT
+DOCKERFILE = REPO / "Dockerfile"
 KFP_ENTRYPOINT = "tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor"
 
 
-def _instructions() -> list[tuple[str, str]]:
-    """(INSTRUCTION, arguments) with continuation lines joined and comments dropped."""
-    text = re.sub(r"\\\n", " ", (REPO / "Dockerfile").read_text())
-    lines = [line.strip() for line in text.splitlines()]
-    return [(line.split(None, 1)[0].upper(), line.split(None, 1)[1])
-            for line in lines if line and not line.startswith("#")]
-
-
 def _of(kind: str) -> list[str]:
-    return [args for instruction, args in _instructions() if instruction == kind]
-
-
-def _ignored(path: str) -> bool:
-    patterns = [p.strip() for p in (REPO / ".dockerignore").read_text().splitlines()
-                if p.strip() and not p.startswith("#")]
-    return any(fnmatch.fnmatch(path.rstrip("/"), p.rstrip("/")) for p in patterns)
+    return dockerfiles.of(DOCKERFILE, kind)
 
 
 def _copy_sources() -> list[str]:
-    sources = []
-    for args in _of("COPY"):
-        words = shlex.split(args)
-        if not any(w.startswith("--from=") for w in words):
-            sources += [w for w in words[:-1] if not w.startswith("--")]
-    return sources
+    return dockerfiles.copy_sources(DOCKERFILE)
 
 
 def test_every_copy_source_exists_in_the_build_context():
@@ -50,7 +28,7 @@ def test_every_copy_source_exists_in_the_build_context():
     assert sources
     for source in sources:
         assert (REPO / source).exists(), source
-        assert not _ignored(source), f"{source} is excluded by .dockerignore"
+        assert not dockerfiles.ignored(source), f"{source} is excluded by .dockerignore"
 
 
 def test_user_modules_and_their_function_paths_are_in_the_image():
@@ -63,8 +41,7 @@ def test_user_modules_and_their_function_paths_are_in_the_image():
 
 
 def test_installs_the_lock_file_without_the_resolver_then_the_project():
-    runs = " && ".join(_of("RUN"))
-    commands = [c.strip() for c in runs.split("&&")]
+    commands = dockerfiles.run_commands(DOCKERFILE)
     lock = commands.index("pip install --no-deps -r requirements/lock.txt")
     project = next(i for i, c in enumerate(commands)
                    if c.startswith("pip install --no-deps") and c.endswith(" ."))
@@ -102,9 +79,5 @@ def test_entrypoints_are_importable():
 
 
 def test_hadolint_passes():
-    hadolint = shutil.which("hadolint", path=str(REPO / ".venv/bin")) or shutil.which("hadolint")
-    if hadolint is None:
-        pytest.fail("hadolint missing: pip install --no-deps -r requirements/dev.txt")
-    result = subprocess.run([hadolint, "--failure-threshold", "info", str(REPO / "Dockerfile")],
-                            capture_output=True, text=True)
+    result = dockerfiles.hadolint(DOCKERFILE)
     assert result.returncode == 0, result.stdout + result.stderr

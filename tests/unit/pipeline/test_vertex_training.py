@@ -21,6 +21,7 @@ from contract.catalogue import MODEL_NAMES
 from contract.keys import MULTI_WORKER
 from pipeline import configs
 from recsys import cli
+from tests.fixtures import kfp_job
 from trainer import task
 
 MODELS = ("mf", "retrieval")
@@ -54,15 +55,9 @@ def _executor_class(job: dict, step: str) -> str:
     return args[args.index("--executor_class_path") + 1]
 
 
-def _parameters(job: dict, step: str) -> dict[str, str]:
-    """The step's execution properties, as the KFP v2 entrypoint hands them to the executor."""
-    parameters = job["pipelineSpec"]["root"]["dag"]["tasks"][step]["inputs"]["parameters"]
-    return {name: value["runtimeValue"]["constantValue"]["stringValue"]
-            for name, value in parameters.items()}
-
-
 def _custom_config(job: dict, step: str) -> dict:
-    return json.loads(_parameters(job, step)["custom_config"])
+    """The step's custom_config, as the KFP v2 entrypoint hands it to the executor."""
+    return json.loads(kfp_job.exec_properties(job, step)["custom_config"])
 
 
 def test_the_multi_worker_switch_makes_the_trainer_use_multi_worker_mirrored():
@@ -199,7 +194,8 @@ def test_every_replica_runs_the_run_fn_with_the_model_config_and_multi_worker(
 
     monkeypatch.setattr(training_clients, "get_job_client", job_client)
     inputs, outputs = _trainer_artifacts(tmp_path)
-    exec_properties = dict(_parameters(vertex_job, "Trainer.retrieval"), run_fn=REPLICA_RUN_FN)
+    exec_properties = dict(kfp_job.exec_properties(vertex_job, "Trainer.retrieval"),
+                           run_fn=REPLICA_RUN_FN)
     vertex_trainer.GenericExecutor().Do(inputs, outputs, exec_properties)
 
     [(region, project, custom_job)] = launched

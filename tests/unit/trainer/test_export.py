@@ -13,14 +13,15 @@ import pytest
 import tensorflow as tf
 import tensorflow_transform as tft
 import tensorflow_transform.beam as tft_beam
+from tensorflow_serving.apis import prediction_log_pb2
 from tensorflow_transform.tf_metadata import dataset_metadata, metadata_io, schema_utils
 
 from contract import features as F
 from contract import keys
 from contract.catalogue import MODEL_NAMES, Kind, entry
-from contract.keys import MOVIE_GROUPS, USER_GROUPS
+from contract.keys import MOVIE_COALITIONS, MOVIE_GROUPS, USER_GROUPS
 from tests.fixtures.raw_features import RAW_SPEC
-from trainer import data, tflite
+from trainer import data, serving_requests, task, tflite
 from trainer.config import config_with_overrides
 from trainer.export import ServingModule, export
 from trainer.models.base import EXCLUDED_SCORE
@@ -29,6 +30,8 @@ from trainer.models.registry import build_model
 TOP_K = 10
 SHORT_HISTORY = 4  # another run's history length: shorter than most users' histories here
 NUM_MOVIES = 14
+PROJECT_PACKAGES = {"contract", "components", "transform", "trainer", "pipeline", "recsys",
+                    "benchmarks", "tests"}
 GENRES = ("Drama", "Comedy", "Action")
 
 
@@ -93,13 +96,17 @@ def _export(name: str, transformed, export_dir: str, **overrides: str):
     config = config_with_overrides(name, {**small, **overrides})
     model = build_model(name, vocab, config, tables.catalogue, tables.movie_counts)
     model.fit(batches, epochs=1, verbose=0)
-    export(ServingModule(model, tft_output, tables.catalogue, tables.users, TOP_K, tables.seen),
-           export_dir)
+    module = ServingModule(model, tft_output, tables.catalogue, tables.users, TOP_K, tables.seen)
+    export(module, export_dir)
+    # The warm-up file, as run_fn writes it.
+    serving_requests.write_warmup(export_dir, serving_requests.warmup_requests(
+        name, module.signatures(), task.warmup_sample(tft_output, tables)))
     return model, tables.catalogue, tf.saved_model.load(export_dir)
 
 
-def _strings(rows: list[list[str]]) -> tf.Tensor:
-    return tf.constant(rows, tf.string)
+def _id_lists(rows: list[list[str]]) -> tf.Tensor:
+    """Lists of ids as the signatures take them: one string per row."""
+    return tf.constant([" ".join(row) for row in rows], tf.string)
 
 
 @pytest.mark.parametrize("name", MODEL_NAMES)
@@ -115,8 +122,8 @@ def test_every_signature(name, transformed, tmp_path) -> None:
     excluded = ["m0", "m1", "nonexistent"]
     out = signatures["recommend"](
         user_id=tf.constant(["u1", "nobody"]),
-        history=_strings([["", ""], ["m2", "m3"]]),
-        exclude_movie_ids=_strings([excluded, ["", "", ""]]))
+        history=_id_lists([[], ["m2", "m3"]]),
+        exclude_movie_ids=_id_lists([excluded, []]))
     assert out["movie_ids"].shape == (2, TOP_K) and out["movie_ids"].dtype == tf.string
     assert out["scores"].shape == (2, TOP_K) and out["scores"].dtype == tf.float32
     assert not set(excluded) & {m.decode() for m in out["movie_ids"][0].numpy()}
@@ -143,8 +150,8 @@ def test_every_signature(name, transformed, tmp_path) -> None:
         np.testing.assert_allclose(default["predicted_rating"], ratings[:1], rtol=1e-5)
     else:
         default = signatures["serving_default"](
-            user_id=tf.constant(["u1"]), history=_strings([[""]]),
-            exclude_movie_ids=_strings([excluded]))
+            user_id=tf.constant(["u1"]), history=_id_lists([[]]),
+            exclude_movie_ids=_id_lists([excluded]))
         np.testing.assert_array_equal(default["movie_ids"], out["movie_ids"][:1])
 
     vectors = signatures["item_embeddings"](movie_id=tf.constant(["m4", "unknown movie"]))
@@ -177,11 +184,9 @@ def test_tflite_top_k_matches_the_saved_model(run, encoder, width, request, tmp_
     movie_ids = (tmp_path / tflite.EXTRA_DIR / tflite.MOVIE_IDS_FILE).read_text().split()
 
     histories = [["m1", "m2", "m3"], ["m7"], ["m5", "m0", "m9", "m12", "m4"]]
-    longest = max(len(h) for h in histories)
-    padded = _strings([[""] * (longest - len(h)) + h for h in histories])
     saved = loaded.signatures["recommend"](
-        user_id=tf.constant([""] * len(histories)), history=padded,
-        exclude_movie_ids=_strings([[""]] * len(histories)))
+        user_id=tf.constant([""] * len(histories)), history=_id_lists(histories),
+        exclude_movie_ids=_id_lists([[]] * len(histories)))
     index_of = {movie: i + 1 for i, movie in enumerate(movie_ids)}  # history_index = index + 1
     history_index = np.zeros((len(histories), width), np.int64)
     for row, history in enumerate(histories):
@@ -208,20 +213,21 @@ def exported(transformed, tmp_path_factory):
     return get
 
 
-def _score_features(signatures, user_ids, movie_ids, user_reset=None, history_keep=None,
-                    movie_reset=None) -> dict[str, np.ndarray]:
-    """score_features with nothing reset unless given."""
-    users, movies = len(user_ids), len(movie_ids)
+def _score_features(signatures, user_ids, movie_ids, user_reset=None,
+                    history_keep=None) -> dict[str, np.ndarray]:
+    """score_features of the (user_ids[b], movie_ids[b]) pairs, nothing reset unless given."""
+    rows = len(user_ids)
     width = signatures["score_features"].structured_input_signature[1]["history_keep"].shape[1]
     out = signatures["score_features"](
         user_id=tf.constant(user_ids), movie_id=tf.constant(movie_ids),
-        user_reset=tf.constant(np.zeros((users, len(USER_GROUPS)), bool)
+        user_reset=tf.constant(np.zeros((rows, len(USER_GROUPS)), bool)
                                if user_reset is None else user_reset),
-        history_keep=tf.constant(np.ones((users, width), bool)
-                                 if history_keep is None else history_keep),
-        movie_reset=tf.constant(np.zeros((movies, len(MOVIE_GROUPS)), bool)
-                                if movie_reset is None else movie_reset))
+        history_keep=tf.constant(np.ones((rows, width), bool)
+                                 if history_keep is None else history_keep))
     return {name: value.numpy() for name, value in out.items()}
+
+
+ALL_MOVIE_GROUPS = MOVIE_COALITIONS - 1  # the column that keeps every movie group
 
 
 @pytest.mark.parametrize("name", MODEL_NAMES)
@@ -229,30 +235,33 @@ def test_score_features_scores_pairs_as_the_other_signatures_do(name, exported,
                                                                 transformed) -> None:
     model, _, loaded = exported(name)
     signatures = loaded.signatures
-    out = _score_features(signatures, ["u1", "nobody"], ["m4", "m5", "unknown movie"])
-    assert out["scores"].shape == (2, 3) and out["scores"].dtype == np.float32
-    assert out["user_known"].tolist() == [True, False]
-    assert out["movie_known"].tolist() == [True, True, False]
+    out = _score_features(signatures, ["u1", "u1", "u1", "nobody"],
+                          ["m4", "m5", "unknown movie", "m4"])
+    assert out["scores"].shape == (4, MOVIE_COALITIONS) and out["scores"].dtype == np.float32
+    assert out["user_known"].tolist() == [True, True, True, False]
+    assert out["movie_known"].tolist() == [True, True, False, True]
     history = [m.decode() for m in out["history_movie_ids"][0]]
     assert len(history) == F.DEFAULT_HISTORY_LENGTH and history[-1] and not history[0]
-    assert set(out["history_movie_ids"][1].tolist()) == {b""}  # unknown user: no history
+    assert set(out["history_movie_ids"][3].tolist()) == {b""}  # unknown user: no history
+    scores = out["scores"][:, ALL_MOVIE_GROUPS]
 
     if model.kind == Kind.RATING:  # the predicted rating of each pair
         rating = signatures["predict_rating"](user_id=tf.constant(["u1", "u1"]),
                                               movie_id=tf.constant(["m4", "m5"]))
-        np.testing.assert_allclose(out["scores"][0, :2], rating["predicted_rating"], rtol=1e-5)
+        np.testing.assert_allclose(scores[:2], rating["predicted_rating"], rtol=1e-5)
     else:  # recommend's score of the movie, with every other movie excluded
         _, tft_output = transformed
         others = [m.decode() for m in tft_output.vocabulary_by_name(F.MOVIE_VOCAB) if m != b"m4"]
-        top = signatures["recommend"](user_id=tf.constant(["u1"]), history=_strings([[""]]),
-                                      exclude_movie_ids=_strings([others]))
+        top = signatures["recommend"](user_id=tf.constant(["u1"]), history=_id_lists([[]]),
+                                      exclude_movie_ids=_id_lists([others]))
         assert top["movie_ids"][0, 0].numpy() == b"m4"
-        np.testing.assert_allclose(out["scores"][0, 0], top["scores"][0, 0], rtol=1e-5)
+        np.testing.assert_allclose(scores[0], top["scores"][0, 0], rtol=1e-5)
 
-    # An unknown movie is scored as a known one with every movie feature reset.
-    reset = _score_features(signatures, ["u1"], ["m4"],
-                            movie_reset=np.ones((1, len(MOVIE_GROUPS)), bool))
-    np.testing.assert_allclose(reset["scores"][0, 0], out["scores"][0, 2], rtol=1e-5)
+    # An unknown movie is scored as a known one with every movie feature reset (column 0), and
+    # a row's answer does not depend on the other rows of the batch.
+    np.testing.assert_allclose(out["scores"][0, 0], scores[2], rtol=1e-5)
+    alone = _score_features(signatures, ["u1"], ["m5"])
+    np.testing.assert_allclose(alone["scores"][0], out["scores"][1], rtol=1e-5)
 
 
 @pytest.mark.parametrize("name", ["retrieval", "mf", "hybrid"])
@@ -279,7 +288,7 @@ def test_explain_shapley_values_add_up_and_unused_features_get_zero(name, export
     assert len(history) == explain.HISTORY_PLAYERS and "earlier history" in contributions
     total = sum(c["contribution"] for c in body["contributions"])
     assert total == pytest.approx(body["score"] - body["baseline_score"], abs=1e-5)
-    stored = _score_features(loaded.signatures, ["u1"], ["m4"])["scores"][0, 0]
+    stored = _score_features(loaded.signatures, ["u1"], ["m4"])["scores"][0, ALL_MOVIE_GROUPS]
     assert body["score"] == pytest.approx(float(stored), abs=1e-5)
     by_value = {c["feature"]: c["value"] for c in body["contributions"]}
     assert by_value["genres"] == "Comedy" and by_value["year"] == 1984
@@ -290,6 +299,58 @@ def test_explain_shapley_values_add_up_and_unused_features_get_zero(name, export
         unused = [c for c in body["contributions"]
                   if c["feature"] not in ("user_id", "movie_id")]
         assert all(c["contribution"] == 0.0 for c in unused), unused
+
+
+# -- the warm-up file TF Serving replays, and the infra check's verdict ----------------------
+def _warmup_records(export_dir: str) -> list[prediction_log_pb2.PredictionLog]:
+    path = os.path.join(export_dir, keys.WARMUP_FILE)
+    return [prediction_log_pb2.PredictionLog.FromString(record.numpy())
+            for record in tf.data.TFRecordDataset(path)]
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_warmup_requests_replay_against_the_saved_model(name, exported, transformed) -> None:
+    _, export_dir, loaded = exported(name)
+    records = _warmup_records(export_dir)
+    served = set(loaded.signatures) - {keys.SERVING_TF_EXAMPLE}
+    requests = [record.predict_log.request for record in records]
+    assert {r.model_spec.signature_name for r in requests} == served
+    assert len(requests) == len(served) * len(serving_requests.WARMUP_BATCHES)
+    _, tft_output = transformed
+    users = set(tft_output.vocabulary_by_name(F.USER_VOCAB))
+    movies = set(tft_output.vocabulary_by_name(F.MOVIE_VOCAB))
+    for request in requests:
+        assert request.model_spec.name == name
+        function = loaded.signatures[request.model_spec.signature_name]
+        specs = function.structured_input_signature[1]
+        inputs = {key: tf.make_ndarray(proto) for key, proto in request.inputs.items()}
+        assert set(inputs) == set(specs)
+        for key, ids in inputs.items():  # real ids of the model's vocabularies
+            if key == "user_id":
+                assert set(ids) <= users
+            elif key in ("movie_id", "history", "exclude_movie_ids"):
+                assert {m for row in ids for m in row.split()} <= movies
+        outputs = function(**{key: tf.constant(v, specs[key].dtype) for key, v in inputs.items()})
+        batch = len(next(iter(inputs.values())))
+        assert batch in serving_requests.WARMUP_BATCHES
+        assert all(value.shape[0] == batch for value in outputs.values())
+
+
+@pytest.mark.parametrize("name", ["hybrid", "mf"])
+def test_the_infra_check_serves_the_real_exports(name, exported) -> None:
+    from components.infra_check import executor
+
+    _, export_dir, _ = exported(name)
+    report = executor.run_probe(export_dir, latency_budget_ms=1000, timeout_seconds=300)
+    assert report["blessed"], report["reason"]
+    assert set(report["signatures"]) == set(loaded_signatures(export_dir)) - {
+        keys.SERVING_TF_EXAMPLE}
+    # TensorFlow and TF Serving's protos only: nothing of this project was imported.
+    assert not set(report["modules"]) & PROJECT_PACKAGES
+
+
+def loaded_signatures(export_dir: str) -> set[str]:
+    return set(tf.saved_model.load(export_dir).signatures)
 
 
 def test_explain_reads_the_history_length_of_the_model(transformed_short, tmp_path) -> None:

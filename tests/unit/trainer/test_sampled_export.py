@@ -21,14 +21,14 @@ def test_sampled_models_export_working_signatures(name, transformed, tmp_path) -
     excluded = ["m0", "m1"]
     out = signatures["recommend"](
         user_id=tf.constant(["u1", "nobody"]),
-        history=tf.constant([["", ""], ["m2", "m3"]]),
-        exclude_movie_ids=tf.constant([excluded, ["", ""]]))
+        history=tf.constant(["", "m2 m3"]),
+        exclude_movie_ids=tf.constant([" ".join(excluded), ""]))
     assert out["movie_ids"].shape == (2, test_export.TOP_K)
     assert np.isfinite(out["scores"].numpy()).all()
     assert not set(excluded) & {m.decode() for m in out["movie_ids"][0].numpy()}
     default = signatures["serving_default"](
-        user_id=tf.constant(["u1"]), history=tf.constant([[""]]),
-        exclude_movie_ids=tf.constant([excluded]))
+        user_id=tf.constant(["u1"]), history=tf.constant([""]),
+        exclude_movie_ids=tf.constant([" ".join(excluded)]))
     np.testing.assert_array_equal(default["movie_ids"], out["movie_ids"][:1])
     similar = signatures["similar_items"](movie_id=tf.constant(["m4"]))
     assert similar["movie_ids"].shape == (1, test_export.TOP_K)

@@ -9,6 +9,7 @@ import pytest
 import tensorflow as tf
 
 from tests.unit.components.gcs_pusher.helpers import MOVIES, PushRun, TinyRecommender
+from trainer import serving_requests
 
 
 @pytest.fixture(scope="session")
@@ -20,6 +21,8 @@ def model_uri(tmp_path_factory: pytest.TempPathFactory) -> str:
     module = TinyRecommender(str(vocab))
     tf.saved_model.save(module, str(root / "Format-Serving"),
                         signatures={"item_embeddings": module.item_embeddings})
+    serving_requests.write_warmup(str(root / "Format-Serving"), [
+        serving_requests.predict_request("tiny", "item_embeddings", {"movie_id": MOVIES})])
     vocab.unlink()  # the SavedModel must carry its own copy in assets/
     return str(root)
 

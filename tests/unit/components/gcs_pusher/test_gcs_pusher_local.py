@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -16,7 +17,8 @@ from components.gcs_pusher.executor import (
     Executor,
     PushError,
 )
-from tests.unit.components.gcs_pusher.helpers import EMBEDDINGS, MOVIES
+from contract.keys import WARMUP_FILE
+from tests.unit.components.gcs_pusher.helpers import EMBEDDINGS, MOVIES, PushRun
 
 
 def _push(make_run, dest: Path, blessed: bool = True):
@@ -48,6 +50,7 @@ def test_push_stages_then_renames_into_tf_serving_layout(
     assert renames == [(str(dest / f".staging-{version}"), str(dest / version))]
     assert os.listdir(dest) == [version]
     assert _files(dest / version) == model_files | {EMBEDDINGS_FILE, SOURCE_FILE}
+    assert WARMUP_FILE in model_files  # TF Serving replays it when it loads the version
     npz = np.load(dest / version / EMBEDDINGS_FILE)
     assert npz["movie_ids"].tolist() == MOVIES
     np.testing.assert_array_equal(npz["embeddings"], EMBEDDINGS[:len(MOVIES)])
@@ -72,6 +75,30 @@ def test_unblessed_model_is_not_pushed(tmp_path, make_run):
     run = _push(make_run, dest, blessed=False)
     assert run.pushed.get_int_custom_property("pushed") == 0
     assert os.listdir(dest) == [version]
+
+
+def test_a_model_the_infra_check_refused_is_not_pushed(tmp_path, make_run):
+    from tfx.types import standard_artifacts, standard_component_specs
+
+    dest = tmp_path / "mf"
+    run = make_run(str(dest))
+    infra = standard_artifacts.InfraBlessing()
+    infra.set_int_custom_property("blessed", 0)
+    run.input_dict[standard_component_specs.INFRA_BLESSING_KEY] = [infra]
+    Executor().Do(run.input_dict, run.output_dict, run.exec_properties)
+    assert run.pushed.get_int_custom_property("pushed") == 0
+    assert not dest.exists()
+
+
+def test_a_model_without_warmup_requests_is_refused(tmp_path, model_uri):
+    bare = tmp_path / "model"
+    shutil.copytree(model_uri, bare)
+    (bare / "Format-Serving" / WARMUP_FILE).unlink()
+    dest = tmp_path / "mf"
+    run = PushRun(str(bare), True, str(dest), tmp_path)
+    with pytest.raises(PushError, match="tf_serving_warmup_requests"):
+        Executor().Do(run.input_dict, run.output_dict, run.exec_properties)
+    assert not dest.exists()
 
 
 def test_interrupted_copy_leaves_no_partial_version(tmp_path, make_run, monkeypatch):

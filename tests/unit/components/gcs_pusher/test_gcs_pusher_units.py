@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import base64
-import json
 
 import google_crc32c
 import pytest
 from tfx import types
+from tfx.orchestration import data_types
+from tfx.proto import pusher_pb2
 from tfx.types import standard_artifacts, standard_component_specs
 
 from components.gcs_pusher import executor
@@ -54,21 +55,39 @@ def test_crc32c_is_in_gcs_format(tmp_path):
     assert crc32c_b64(str(path)) == expected
 
 
-def test_component_uses_the_gcs_executor_and_a_filesystem_destination():
+def test_component_uses_the_gcs_executor_and_pushes_under_the_serving_root():
     pusher = GcsPusher(
         model=types.Channel(type=standard_artifacts.Model),
         model_blessing=types.Channel(type=standard_artifacts.ModelBlessing),
-        destination="gs://bucket/recsys/serving/mf")
+        serving_root="gs://bucket/recsys/serving/", model_name="mf")
     assert pusher.executor_spec.executor_class is executor.Executor
-    destination = json.loads(
-        pusher.exec_properties[standard_component_specs.PUSH_DESTINATION_KEY])
-    assert destination == {"filesystem": {"base_directory": "gs://bucket/recsys/serving/mf"}}
+    assert executor.base_directory(pusher.exec_properties) == "gs://bucket/recsys/serving/mf"
     assert set(pusher.outputs) == {standard_component_specs.PUSHED_MODEL_KEY}
+
+
+def test_the_tfx_push_destination_still_works():
+    destination = pusher_pb2.PushDestination(
+        filesystem=pusher_pb2.PushDestination.Filesystem(base_directory="/models/mf"))
+    pusher = GcsPusher(model=types.Channel(type=standard_artifacts.Model),
+                       push_destination=destination)
+    assert executor.base_directory(pusher.exec_properties) == "/models/mf"
+
+
+def test_a_runtime_parameter_root_is_checked_when_the_step_runs():
+    root = data_types.RuntimeParameter(name="serving_root", ptype=str, default="gs://b/s")
+    pusher = GcsPusher(model=types.Channel(type=standard_artifacts.Model),
+                       serving_root=root, model_name="mf")
+    assert pusher.exec_properties[executor.SERVING_ROOT_KEY] is root
+    with pytest.raises(ValueError, match="s3://bucket"):  # the value Vertex AI passes in
+        executor.base_directory({executor.SERVING_ROOT_KEY: "s3://bucket",
+                                 executor.MODEL_NAME_KEY: "mf"})
 
 
 def test_component_needs_a_gcs_or_local_destination():
     model = types.Channel(type=standard_artifacts.Model)
-    with pytest.raises(ValueError, match="destination"):
+    with pytest.raises(ValueError, match="serving_root or push_destination"):
         GcsPusher(model=model)
     with pytest.raises(ValueError, match="s3://bucket"):
-        GcsPusher(model=model, destination="s3://bucket/mf")
+        GcsPusher(model=model, serving_root="s3://bucket", model_name="mf")
+    with pytest.raises(ValueError, match="model_name"):
+        GcsPusher(model=model, serving_root="gs://bucket/serving")

@@ -1,8 +1,13 @@
 """Per-user split and history logic of the MovieLens ExampleGen executor (pure functions)."""
 
-import tensorflow as tf
+import json
 
-from components.movielens_example_gen import executor, formats
+import pytest
+import tensorflow as tf
+from apache_beam.pvalue import TaggedOutput
+from tfx.types import standard_component_specs
+
+from components.movielens_example_gen import executor, formats, rules
 from contract import features as F
 from contract import splits
 
@@ -70,3 +75,51 @@ def test_missing_demographics_use_the_unknown_token():
     values = example.features.feature
     assert values[F.GENDER].bytes_list.value == [F.UNKNOWN_TOKEN.encode()]
     assert values[F.AGE].int64_list.value == [0]
+
+
+def test_a_repeated_movie_is_held_out_or_trained_on_never_both():
+    # "a" rated at 1 and again, last, at 9: only the latest rating is kept, and it is the
+    # held-out one, so "a" is not also in the eval example's history or the training rows.
+    events = [_event("a", 1, 1), _event("b", 2, 2), _event("a", 9, 3)]
+    out = list(executor._user_examples(("u1", events), splits.Protocol.TOPK, 3, 42, MOVIES,
+                                       None))
+    dropped = [json.loads(item.value) for item in out if isinstance(item, TaggedOutput)]
+    examples = [item for item in out if not isinstance(item, TaggedOutput)]
+    assert dropped == [{"file": "u.data", "line": 1, "user": "u1", "movie": "a",
+                        "kept": "u.data:3"}]
+    movies = [tf.train.Example.FromString(payload).features.feature for _, payload in examples]
+    assert [(split, f[F.MOVIE_ID].bytes_list.value[0], list(f[F.HISTORY].bytes_list.value))
+            for (split, _), f in zip(examples, movies, strict=True)] == [
+        ("train", b"b", []), ("eval", b"a", [b"b"])]
+
+
+def test_equal_timestamps_keep_the_later_line():
+    kept, dropped = executor.latest_ratings(
+        [_event("a", 5, 8), _event("a", 5, 2)], rules.DuplicatePolicy.KEEP_LATEST)
+    assert [r.line_number for r, _ in kept] == [8]
+    assert [(old.line_number, new.line_number) for old, new in dropped] == [(2, 8)]
+
+
+def test_presplit_refuses_the_same_file_for_train_and_eval():
+    props = {executor.TRAIN_FILE_KEY: "u1.base", executor.EVAL_FILE_KEY: "./u1.base"}
+    with pytest.raises(formats.InputDataError) as error:
+        executor.rating_sources("/d", formats.LAYOUTS[0], splits.Protocol.PRESPLIT, props)
+    assert str(error.value) == (
+        "/d/./u1.base: is both the train and the eval file; give two different files")
+
+
+@pytest.mark.parametrize("protocol, counts, message", [
+    ("topk", {"train": 0, "eval": 3}, "/d: the train split is empty: every user has a single "
+     "rating, and protocol topk holds each user's last rating out"),
+    ("rating", {"train": 4}, "/d: the eval split is empty: too few ratings for protocol "
+     "rating's 80/20 split"),
+    ("presplit", {"train": 4, "eval": 0}, "/d/u1.test: no eval rows are left (every row was "
+     "rejected or repeats a rating)"),
+])
+def test_an_empty_split_stops_the_example_gen(protocol, counts, message):
+    props = {standard_component_specs.INPUT_BASE_KEY: "/d", executor.PROTOCOL_KEY: protocol,
+             executor.TRAIN_FILE_KEY: "u1.base", executor.EVAL_FILE_KEY: "u1.test"}
+    with pytest.raises(formats.InputDataError) as error:
+        executor.check_splits_have_examples(counts, props)
+    assert str(error.value) == message
+    executor.check_splits_have_examples({"train": 1, "eval": 1}, props)  # both: no error

@@ -1,5 +1,6 @@
 """The raw-format readers on tiny hand-made files of each GroupLens layout."""
 
+import os
 from pathlib import Path
 
 import pytest
@@ -11,9 +12,7 @@ from tests.fixtures.movielens_files import write_ml1m, write_ml100k, write_ml_la
 
 def _ratings(directory: Path) -> list[formats.Rating]:
     layout = formats.detect_layout(str(directory))
-    path = str(directory / layout.ratings_file)
-    return [formats.parse_rating(layout, path, number, line)
-            for number, line in formats.read_lines(path, "ascii", layout.header)]
+    return list(formats.read_ratings(str(directory / layout.ratings_file), layout))
 
 
 def test_ml100k_latin1_titles_years_genres_and_users(tmp_path):
@@ -121,3 +120,43 @@ def test_unknown_layout_and_missing_companion_file(tmp_path):
         formats.detect_layout(str(tmp_path))
     with pytest.raises(InputDataError, match="no such directory"):
         formats.detect_layout(str(tmp_path / "absent"))
+
+
+def test_quoted_fields_span_lines_blank_ones_included_and_later_lines_keep_their_numbers(
+        tmp_path):
+    write_ml_latest(tmp_path)
+    (tmp_path / "movies.csv").write_text(
+        'movieId,title,genres\n1,"Toy\n\nStory (1995)",Animation\n2,"Heat ""II""",Action\n'
+        "2,Again,Drama\n")
+    layout = formats.detect_layout(str(tmp_path))
+    with pytest.raises(InputDataError, match=r"movies.csv:6: duplicate movie id '2'"):
+        formats.read_movies(str(tmp_path), layout)
+    rejects: list[InputDataError] = []
+    movies = formats.read_movies(str(tmp_path), layout, rejects)
+    assert movies["1"] == formats.Movie("1", "Toy Story", 1995, ("Animation",))
+    assert movies["2"].title == 'Heat "II"' and len(rejects) == 1
+
+
+def test_columns_are_matched_by_the_header_names(tmp_path):
+    write_ml_latest(tmp_path)
+    (tmp_path / "ratings.csv").write_text(
+        "timestamp, rating ,movieId,userId\n964982703,4.0,1,7\n")
+    assert [(r.user_id, r.movie_id, r.rating, r.timestamp) for r in _ratings(tmp_path)] == [
+        ("7", "1", 4.0, 964982703)]
+
+
+def test_an_unreadable_entry_the_run_does_not_read_still_stops_it(tmp_path):
+    # TFX's ExampleGen driver stats every file of the input directory.
+    write_ml_latest(tmp_path)
+    os.symlink(tmp_path / "gone", tmp_path / "notes.txt")
+    with pytest.raises(InputDataError) as error:
+        formats.check_input(str(tmp_path))
+    assert str(error.value) == f"{tmp_path / 'notes.txt'}: cannot read: No such file or directory"
+
+
+def test_check_input_reads_the_presplit_files_instead_of_the_ratings_file(tmp_path):
+    write_ml100k(tmp_path, users=2, movies=5, ratings_per_user=2)
+    (tmp_path / "u1.base").mkdir()
+    with pytest.raises(InputDataError, match=r"u1.base: is a directory, not a file"):
+        formats.check_input(str(tmp_path), ("u1.base", "u1.test"))
+    assert formats.check_input(str(tmp_path)).name == "ml-100k"

@@ -68,6 +68,19 @@ def test_an_error_wrapped_by_beam_is_found_in_its_text(capsys):
     assert capsys.readouterr().err == "recsys: error: /d/u.data:3: bad row\n"
 
 
+def test_an_environment_error_before_any_log_is_one_line(capsys):
+    error = PermissionError(13, "Permission denied", "/data/out/logs")
+    assert common.run_handler(_failing(error)) == 2
+    assert capsys.readouterr().err == "recsys: error: /data/out/logs: Permission denied\n"
+
+
+def test_a_diverged_training_wrapped_by_the_orchestrator_is_found(capsys):
+    wrapped = RuntimeError("Traceback ...\nTrainingDiverged: mf: training diverged: the loss "
+                           "became nan at epoch 1, step 2; ...")
+    assert common.run_handler(_failing(wrapped)) == 2
+    assert capsys.readouterr().err.startswith("recsys: error: mf: training diverged: ")
+
+
 def test_an_unexpected_failure_of_a_logged_command_names_its_log(capsys, tmp_path):
     failure = common.LoggedFailure(tmp_path / "run.log")
     failure.__cause__ = KeyError("Trainer.mf")

@@ -12,16 +12,17 @@ import pytest
 from components.movielens_example_gen import formats
 from recsys import cli
 from recsys.data import synth
+from tests.fixtures.bad_corpus import default_window
 
 
 def _read(directory: Path) -> tuple[dict[str, formats.Movie], list[formats.Rating]]:
-    """The dataset as the ExampleGen reads it (layout detection, strict parsing)."""
+    """The dataset as the ExampleGen reads it (layout detection, strict parsing, the default
+    timestamp window)."""
     layout = formats.detect_layout(str(directory))
     assert layout.name == "ml-latest"
     movies = formats.read_movies(str(directory), layout)
-    path = str(directory / layout.ratings_file)
-    ratings = [formats.parse_rating(layout, path, number, line)
-               for number, line in formats.read_lines(path, "ascii", layout.header)]
+    ratings = list(formats.read_ratings(str(directory / layout.ratings_file), layout,
+                                        default_window()))
     return movies, ratings
 
 

@@ -1,14 +1,11 @@
-"""RestBackend speaks TF Serving's columnar REST format (inputs may differ in batch size, as
-score_features' users and movies do); a stand-in on loopback answers as TF Serving does."""
-
-import http.server
-import json
-import threading
+"""RestBackend speaks TF Serving's columnar REST format, to a model's default version or to
+the one a version label names; a stand-in on loopback answers as TF Serving does."""
 
 import numpy as np
 import pytest
 
 from recsys.serving.backends import BackendError, RestBackend
+from tests.fixtures.json_server import json_server
 
 
 @pytest.fixture
@@ -16,39 +13,34 @@ def tf_serving():
     """(base URL, requests seen); answers with the canned `outputs` put in `answers`."""
     seen, answers = [], []
 
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - the http.server hook's name
-            length = int(self.headers["Content-Length"])
-            seen.append((self.path, json.loads(self.rfile.read(length))))
-            body = json.dumps(answers.pop(0)).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+    def answer(path: str, body: dict) -> tuple[int, dict]:
+        seen.append((path, body))
+        return 200, answers.pop(0)
 
-        def log_message(self, *args) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}", seen, answers
-    server.shutdown()
+    with json_server(answer) as url:
+        yield url, seen, answers
 
 
 def test_columnar_request_and_named_outputs(tf_serving):
     url, seen, answers = tf_serving
-    answers.append({"outputs": {"scores": [[1.0, 2.0, 3.0]], "user_known": [True],
-                                "movie_known": [True, True, False]}})
+    answers.append({"outputs": {"scores": [[1.0] * 8, [2.0] * 8], "user_known": [True, False],
+                                "movie_known": [True, False]}})
     backend = RestBackend(url, "hybrid", frozenset({"score_features"}))
-    inputs = {"user_id": ["4"], "user_reset": [[False] * 4], "movie_id": ["1", "2", "x"],
-              "movie_reset": [[False] * 3] * 3, "history_keep": [[True] * 20]}
+    inputs = {"user_id": ["4", "x"], "user_reset": [[False] * 4] * 2, "movie_id": ["1", "x"],
+              "history_keep": [[True] * 20] * 2}
     outputs = backend.call("score_features", inputs)
     assert seen == [("/v1/models/hybrid:predict",
                      {"signature_name": "score_features", "inputs": inputs})]
-    assert outputs["scores"].shape == (1, 3)
-    np.testing.assert_array_equal(outputs["movie_known"], [True, True, False])
+    assert outputs["scores"].shape == (2, 8)
+    np.testing.assert_array_equal(outputs["movie_known"], [True, False])
+
+
+def test_a_label_asks_for_the_version_that_carries_it(tf_serving):
+    url, seen, answers = tf_serving
+    answers.append({"outputs": {"movie_ids": [["1"]], "scores": [[0.5]]}})
+    backend = RestBackend(url, "retrieval", frozenset({"recommend"}), label="stable")
+    backend.call("recommend", {"user_id": ["4"], "history": [""], "exclude_movie_ids": [""]})
+    assert seen[0][0] == "/v1/models/retrieval/labels/stable:predict"
 
 
 def test_a_lone_output_gets_its_name_back(tf_serving):

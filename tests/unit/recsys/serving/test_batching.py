@@ -11,7 +11,8 @@ from recsys.serving.batching import Batcher
 
 
 class SlowEcho:
-    """A backend whose call takes `seconds` and echoes each row's user id and history size."""
+    """A backend whose call takes `seconds` and echoes each row's user id and history size
+    (a history arrives as one string of ids, as the exported signatures take it)."""
 
     signatures = frozenset({"recommend"})
 
@@ -23,10 +24,9 @@ class SlowEcho:
         time.sleep(self.seconds)
         if self.error:
             raise self.error
-        widths = {len(row) for row in inputs["history"]}
-        assert len(widths) == 1  # padded to one width
+        assert all(isinstance(row, str) for row in inputs["history"])  # [B] strings
         return {"user": np.asarray(inputs["user_id"]),
-                "real": np.asarray([sum(1 for m in row if m) for row in inputs["history"]])}
+                "real": np.asarray([len(row.split()) for row in inputs["history"]])}
 
 
 def _submit_concurrently(batcher: Batcher, count: int) -> list:
@@ -83,11 +83,27 @@ def test_an_error_reaches_every_row_of_the_batch():
     batcher.close()
 
 
+def test_several_workers_share_one_queue_and_all_stop():
+    backend = SlowEcho()
+    batcher = Batcher(backend, "recommend", max_batch=4, threads=3)
+    try:
+        answers = _submit_concurrently(batcher, 24)
+    finally:
+        batcher.close()
+    assert [a["user"] for a in answers] == [str(i) for i in range(24)]
+    assert max(backend.batches) <= 4 and sum(backend.batches) == 24
+    for thread in batcher._threads:
+        thread.join(timeout=10)
+        assert not thread.is_alive()
+
+
 def test_a_closed_batcher_answers_in_the_callers_thread():
     backend = SlowEcho(seconds=0.0)
     batcher = Batcher(backend, "recommend")
     batcher.close()
-    future = batcher.submit({"user_id": "7", "history": ["a", ""]})
+    future = batcher.submit({"user_id": "7", "history": ["a", "b"]})
     assert future.done() and future.result()["user"] == "7"
-    batcher._thread.join(timeout=10)
-    assert not batcher._thread.is_alive()
+    assert int(future.result()["real"]) == 2
+    for thread in batcher._threads:
+        thread.join(timeout=10)
+        assert not thread.is_alive()

@@ -3,7 +3,7 @@
 import pytest
 
 from recsys.serving import catalogue
-from tests.fixtures.movielens_files import write_ml1m, write_ml100k
+from tests.fixtures.movielens_files import write_ml1m, write_ml100k, write_ml100k_spans
 
 
 @pytest.mark.parametrize(("a", "b"), [
@@ -38,3 +38,13 @@ def test_history_is_time_ordered(tmp_path):
         assert [r.timestamp for r in rated] == sorted(r.timestamp for r in rated)
         assert data.history(user_id, 2) == [r.movie_id for r in rated][-2:]
     assert data.users["1"]["occupation"] == "engineer"
+
+
+def test_a_directory_of_spans_reads_every_complete_span_in_time_order(tmp_path):
+    flat = catalogue.load(str(write_ml100k(tmp_path / "flat", users=5, ratings_per_user=6)))
+    spans_dir = write_ml100k_spans(tmp_path / "spans", spans=3, users=5, ratings_per_user=6)
+    (spans_dir / "span-3" / "_SUCCESS").unlink()  # still being copied: not read
+    spans = catalogue.load(str(spans_dir))
+    assert set(spans.users) == set(flat.users) and spans.movies.keys() == flat.movies.keys()
+    for user in flat.users:
+        assert spans.history(user) == flat.history(user)[:4]  # spans 1 and 2: 2 ratings each

@@ -5,10 +5,8 @@ so every assertion pins down how ids travel; small TF Serving stand-ins (REST an
 loopback) run the same conversion TF Serving does, to test the CLI end to end.
 """
 
-import http.server
 import inspect
 import json
-import threading
 from concurrent import futures
 
 import grpc
@@ -20,15 +18,17 @@ from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 from recsys import cli
 from recsys.serving import client as serving_client
 from recsys.serving.client import Query
+from tests.fixtures.json_server import json_server
 from trainer import export
 
 MODEL = "retrieval"
 
 
 class EchoModel(tf.Module):
-    @tf.function(input_signature=[export.STRING_BATCH, export.STRING_LIST, export.STRING_LIST])
+    @tf.function(input_signature=[export.STRING_BATCH] * 3)
     def recommend(self, user_id, history, exclude_movie_ids):
-        ids = tf.concat([user_id[:, None], history, exclude_movie_ids], axis=1)
+        ids = tf.concat([user_id[:, None], tf.strings.split(history).to_tensor(),
+                         tf.strings.split(exclude_movie_ids).to_tensor()], axis=1)
         return {"movie_ids": ids, "scores": tf.cast(tf.strings.length(ids), tf.float32)}
 
     @tf.function(input_signature=[export.STRING_BATCH, export.STRING_BATCH])
@@ -87,7 +87,7 @@ QUERIES = {
                         exclude_movie_ids=("1",)),
                   {"movie_ids": ["42", "50", "181", "1"], "scores": [2.0, 2.0, 3.0, 1.0]}),
     "new_user": (Query("recommend", user_id="9999"),
-                 {"movie_ids": ["9999", "", ""], "scores": [4.0, 0.0, 0.0]}),
+                 {"movie_ids": ["9999"], "scores": [4.0]}),
     "predict_rating": (Query("predict_rating", user_id="42", movie_id="50"),
                        {"predicted_rating": pytest.approx(42.05)}),
     "similar_items": (Query("similar_items", movie_id="50"),
@@ -150,34 +150,24 @@ def test_query_argument_errors(capsys, args, message):
 
 @pytest.fixture(scope="module")
 def rest_server(signatures):
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802 - http.server's naming
-            if self.path != f"/v1/models/{MODEL}:predict":
-                return self._reply(404, {"error": f"Servable not found for {self.path}"})
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            signature, inputs = _rest_to_tensors(body)
-            self._reply(200, _rest_response(signature, _call(signatures, signature, inputs)))
+    def answer(path: str, body: dict) -> tuple[int, dict]:
+        if path not in (f"/v1/models/{MODEL}:predict",
+                        f"/v1/models/{MODEL}/labels/canary:predict"):
+            return 404, {"error": f"Servable not found for {path}"}
+        signature, inputs = _rest_to_tensors(body)
+        return 200, _rest_response(signature, _call(signatures, signature, inputs))
 
-        def _reply(self, status, body):
-            data = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
+    with json_server(answer) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 def grpc_target(signatures):
     class Servicer(prediction_service_pb2_grpc.PredictionServiceServicer):
         def Predict(self, request, context):  # noqa: N802 - the gRPC method name
+            if request.model_spec.version_label not in ("", "canary"):
+                context.abort(grpc.StatusCode.NOT_FOUND,
+                              f"no version labelled {request.model_spec.version_label}")
             outputs = _call(signatures, request.model_spec.signature_name,
                             {k: tf.make_ndarray(v) for k, v in request.inputs.items()})
             response = predict_pb2.PredictResponse()
@@ -211,3 +201,21 @@ def test_query_over_rest_unknown_model(rest_server, capsys):
 def test_query_over_grpc(grpc_target, capsys):
     assert cli.main(["query", "--grpc", grpc_target, "--model", MODEL, "--movie", "50"]) == 0
     assert json.loads(capsys.readouterr().out) == QUERIES["similar_items"][1]
+
+
+def test_query_a_labelled_version(rest_server, grpc_target, capsys):
+    """--label asks TF Serving for the version with that label: the REST path's labels/LABEL,
+    gRPC's model_spec.version_label."""
+    assert cli.main(["query", "--url", rest_server, "--model", MODEL, "--movie", "50",
+                     "--label", "canary"]) == 0
+    assert json.loads(capsys.readouterr().out) == QUERIES["similar_items"][1]
+    assert cli.main(["query", "--grpc", grpc_target, "--model", MODEL, "--movie", "50",
+                     "--label", "canary"]) == 0
+    assert json.loads(capsys.readouterr().out) == QUERIES["similar_items"][1]
+    assert cli.main(["query", "--grpc", grpc_target, "--model", MODEL, "--movie", "50",
+                     "--label", "stable"]) == 2
+    assert "NOT_FOUND: no version labelled stable" in capsys.readouterr().err
+    request = serving_client.build_grpc_request(MODEL, QUERIES["recommend"][0], "canary")
+    assert request.model_spec.version_label == "canary"
+    assert serving_client.rest_url("http://h:8501/", MODEL, "canary") == (
+        f"http://h:8501/v1/models/{MODEL}/labels/canary:predict")

@@ -1,0 +1,45 @@
+"""The Trainer's training loop: a loss that stops being finite is an error, not an export;
+the refit runs the epochs the first fit kept."""
+
+from __future__ import annotations
+
+import pytest
+import tensorflow as tf
+
+from tests.fixtures.documented import assert_documented
+from tests.fixtures.model_inputs import FAST, VOCAB, make_features
+from trainer import data, task
+from trainer.config import config_with_overrides
+from trainer.errors import TrainingDiverged
+
+
+def _batches() -> tf.data.Dataset:
+    return tf.data.Dataset.from_tensor_slices(make_features(256, seed=3)).batch(64)
+
+
+def test_a_diverging_loss_stops_training_naming_model_and_learning_rate() -> None:
+    config = config_with_overrides("mf", {**FAST, "learning_rate": "1e30", "epochs": "3"})
+    tables = data.training_tables(_batches(), VOCAB)
+    with pytest.raises(TrainingDiverged) as error:
+        task.fit("mf", VOCAB, config, tables, _batches())
+    # The line docs/operating.md shows (the command prints the error's message as it is).
+    assert_documented(str(error.value), "mf: training diverged: the loss became nan at epoch 1, "
+                      "step 2; nothing was exported. Lower mf.learning_rate (now 1e+30), e.g. "
+                      "--hparam mf.learning_rate=1e+29")
+
+
+def test_a_finite_loss_trains_every_epoch() -> None:
+    config = config_with_overrides("mf", {**FAST, "epochs": "2"})
+    _, curves = task.fit("mf", VOCAB, config, data.training_tables(_batches(), VOCAB),
+                         _batches())
+    assert len(curves["loss"]) == 2
+
+
+@pytest.mark.parametrize(("patience", "expected"), [(0, 5), (2, 3)])
+def test_the_refit_trains_as_many_epochs_as_the_fit_kept(patience, expected) -> None:
+    """Early stopping restored the epoch of the lowest validation loss (the 3rd); the refit on
+    training + validation runs that many, and every epoch without early stopping."""
+    config = config_with_overrides("mf", {"epochs": "5",
+                                          "early_stopping_patience": str(patience)})
+    curves = {"loss": [5, 4, 3, 2, 1], "val_loss": [3.0, 2.5, 2.4, 2.6, 2.7]}
+    assert task.kept_epochs(config, curves) == expected
