@@ -166,9 +166,10 @@ class Recommend(_SignatureDoFn):
     def process(self, batch: list[tuple[str, Iterable[str]]]) -> Iterator[dict[str, Any]]:
         users = [user for user, _ in batch]
         seen = [sorted(set(movies)) for _, movies in batch]
-        outputs = self._call(user_id=tf.constant(users),
-                             history=tf.fill([len(users), 1], ""),  # the stored history
-                             exclude_movie_ids=tf.constant(_padded(seen)))
+        # One string per row (keys.ID_SEPARATOR), "" history: the stored one.
+        outputs = self._call(user_id=tf.constant(users), history=tf.fill([len(users)], ""),
+                             exclude_movie_ids=tf.constant(
+                                 [keys.ID_SEPARATOR.join(movies) for movies in seen]))
         yield from _rows_of("user_id", users, outputs, keep=lambda score: score > EXCLUDED_SCORE)
 
 
@@ -190,12 +191,6 @@ def _rows_of(key: str, ids: list[str], outputs, keep) -> Iterator[dict[str, Any]
         yield {key: identifier,
                "movie_ids": [movie_ids[row][i].decode() for i in kept],
                "scores": [float(scores[row][i]) for i in kept]}
-
-
-def _padded(rows: list[list[str]]) -> list[list[str]]:
-    """Rows of ids padded with "" to one width (at least 1): the signatures' padding."""
-    width = max([1, *map(len, rows)])
-    return [row + [""] * (width - len(row)) for row in rows]
 
 
 def _shards(target: str, prefix: str) -> list[str]:
