@@ -173,7 +173,7 @@ def _model_branch(name, settings, transform, example_gen) -> list:
         ).with_id(f"ModelRegistry.{name}"))
     if settings.recommendations_dir:
         nodes.append(BatchRecommender(
-            pushed_model=pusher.outputs["pushed_model"],
+            pushed_model=pusher.outputs["pushed_model"], model=trainer.outputs["model"],
             examples=example_gen.outputs["examples"],
             destination=os.path.join(settings.recommendations_dir, name),
         ).with_id(f"BatchRecommender.{name}"))

@@ -23,6 +23,7 @@ from components.batch_recommender import executor
 class BatchRecommenderSpec(ComponentSpec):
     INPUTS = {
         executor.PUSHED_MODEL_KEY: ChannelParameter(type=standard_artifacts.PushedModel),
+        executor.MODEL_KEY: ChannelParameter(type=standard_artifacts.Model),
         executor.EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples),
     }
     OUTPUTS = {
@@ -38,11 +39,13 @@ class BatchRecommender(base_beam_component.BaseBeamComponent):
     SPEC_CLASS = BatchRecommenderSpec
     EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(executor.Executor)
 
-    def __init__(self, pushed_model: types.BaseChannel, examples: types.BaseChannel,
-                 destination: str):
+    def __init__(self, pushed_model: types.BaseChannel, model: types.BaseChannel,
+                 examples: types.BaseChannel, destination: str):
+        """`model`: the Trainer's output that the Pusher pushed (the same files, read from
+        the pipeline root rather than back from the serving bucket)."""
         if not destination or ("://" in destination and not destination.startswith("gs://")):
             raise ValueError(f"BatchRecommender writes to gs://BUCKET/PREFIX or a local path, "
                              f"not {destination!r}")
         super().__init__(spec=BatchRecommenderSpec(
-            pushed_model=pushed_model, examples=examples, destination=destination,
+            pushed_model=pushed_model, model=model, examples=examples, destination=destination,
             recommendations=channel.Channel(type=standard_artifacts.InferenceResult)))

@@ -27,11 +27,13 @@ import tensorflow as tf
 from absl import logging
 from tfx.dsl.components.base import base_beam_executor
 from tfx.types import artifact_utils
+from tfx.utils import path_utils
 
 from contract import features as F
 from contract import keys, splits
 
 PUSHED_MODEL_KEY = "pushed_model"
+MODEL_KEY = "model"  # the Trainer's Model artifact the Pusher copied
 EXAMPLES_KEY = "examples"
 RECOMMENDATIONS_KEY = "recommendations"
 DESTINATION_KEY = "destination"
@@ -64,32 +66,37 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         index = read_index(target)
         if index is None:  # an identical re-run pushes no new version: nothing to redo
             examples = artifact_utils.get_single_instance(input_dict[EXAMPLES_KEY])
-            model_path = pushed.get_string_custom_property(PUSHED_DESTINATION)
-            index = self.write(model_path, example_patterns(examples), target, version)
+            # The pushed files, read where the Trainer wrote them: the Pusher copied them
+            # byte for byte, and the pipeline root is where this step can always read.
+            model = artifact_utils.get_single_instance(input_dict[MODEL_KEY])
+            index = self.write(path_utils.serving_model_path(model.uri),
+                               example_patterns(examples), target, version,
+                               pushed.get_string_custom_property(PUSHED_DESTINATION))
         result.set_int_custom_property(WRITTEN, 1)
         result.set_string_custom_property(DESTINATION_KEY, target)
         result.set_int_custom_property(USERS, index[USERS])
         result.set_int_custom_property(MOVIES, index[MOVIES])
 
     def write(self, model_path: str, patterns: list[str], target: str,
-              version: str) -> dict[str, Any]:
-        """Runs the Beam pipeline into `target`, then writes and returns the index."""
+              version: str, pushed_to: str) -> dict[str, Any]:
+        """Runs the Beam pipeline into `target` with the SavedModel at `model_path` (the one
+        pushed to `pushed_to`), then writes and returns the index."""
         if tf.io.gfile.exists(target):  # a killed attempt's shards, without an index
             tf.io.gfile.rmtree(target)
         try:
             with self._make_beam_pipeline() as pipeline:
                 recommendation_pipeline(pipeline, model_path, patterns, target)
-            return self._write_index(model_path, patterns, target, version)
+            return self._write_index(pushed_to, patterns, target, version)
         except Exception:
             if tf.io.gfile.exists(target):  # no shards without an index
                 tf.io.gfile.rmtree(target)
             raise
 
-    def _write_index(self, model_path: str, patterns: list[str], target: str,
+    def _write_index(self, pushed_to: str, patterns: list[str], target: str,
                      version: str) -> dict[str, Any]:
         index = {
             "model": os.path.basename(os.path.dirname(target.rstrip("/"))),
-            "version": version, "model_path": model_path, "top_k": keys.TOP_K,
+            "version": version, "model_path": pushed_to, "top_k": keys.TOP_K,
             "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
             "examples": patterns,
             USERS: _rows(target, USERS_PREFIX), MOVIES: _rows(target, SIMILAR_PREFIX),
@@ -166,9 +173,10 @@ class Recommend(_SignatureDoFn):
     def process(self, batch: list[tuple[str, Iterable[str]]]) -> Iterator[dict[str, Any]]:
         users = [user for user, _ in batch]
         seen = [sorted(set(movies)) for _, movies in batch]
-        outputs = self._call(user_id=tf.constant(users),
-                             history=tf.fill([len(users), 1], ""),  # the stored history
-                             exclude_movie_ids=tf.constant(_padded(seen)))
+        # One string per row (keys.ID_SEPARATOR), "" history: the stored one.
+        outputs = self._call(user_id=tf.constant(users), history=tf.fill([len(users)], ""),
+                             exclude_movie_ids=tf.constant(
+                                 [keys.ID_SEPARATOR.join(movies) for movies in seen]))
         yield from _rows_of("user_id", users, outputs, keep=lambda score: score > EXCLUDED_SCORE)
 
 
@@ -190,12 +198,6 @@ def _rows_of(key: str, ids: list[str], outputs, keep) -> Iterator[dict[str, Any]
         yield {key: identifier,
                "movie_ids": [movie_ids[row][i].decode() for i in kept],
                "scores": [float(scores[row][i]) for i in kept]}
-
-
-def _padded(rows: list[list[str]]) -> list[list[str]]:
-    """Rows of ids padded with "" to one width (at least 1): the signatures' padding."""
-    width = max([1, *map(len, rows)])
-    return [row + [""] * (width - len(row)) for row in rows]
 
 
 def _shards(target: str, prefix: str) -> list[str]:

@@ -1,5 +1,6 @@
 """The ExampleGen's driver under LocalDagRunner: TFX's FileBasedDriver, plus for spans a
-fingerprint of the whole window and a one-line error when no complete span matches.
+fingerprint of the whole window and one-line errors for a bad span directory or when no
+complete span matches.
 
 TFX's driver resolves the span (the latest complete one, or the one a static RangeConfig
 names) and fingerprints the files its pattern matches: for spans that is only the latest
@@ -29,6 +30,9 @@ class Driver(driver.FileBasedDriver):
             return super().resolve_exec_properties(exec_properties, pipeline_info,
                                                     component_info)
         data_dir = exec_properties[standard_component_specs.INPUT_BASE_KEY]
+        # Names first: TFX's driver fails on a marked `span-7b/` with "Cannot find span
+        # number", which would read as "no complete span" below.
+        spans.complete_spans(data_dir)
         try:
             resolved = super().resolve_exec_properties(exec_properties, pipeline_info,
                                                        component_info)

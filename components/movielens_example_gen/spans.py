@@ -81,7 +81,9 @@ def span_directories(data_dir: str) -> list[str]:
 def complete_spans(data_dir: str) -> list[Span]:
     """Every span of `data_dir` that has its `_SUCCESS` marker, by number."""
     spans: dict[int, Span] = {}
-    for marker in tf.io.gfile.glob(os.path.join(data_dir, f"{SPAN_PREFIX}*", SUCCESS_MARKER)):
+    # Sorted: the same error names the same directories on every file system.
+    for marker in sorted(tf.io.gfile.glob(os.path.join(data_dir, f"{SPAN_PREFIX}*",
+                                                       SUCCESS_MARKER))):
         directory = os.path.dirname(marker)
         match = _SPAN_DIR.match(os.path.basename(directory))
         if not match:

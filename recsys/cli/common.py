@@ -439,8 +439,8 @@ def local_settings(args: argparse.Namespace,
         raise CliError("--beam-workers must be at least 1")
     data_dir = data_source()
     if options["window"] is None:
-        from components.movielens_example_gen import spans  # TensorFlow: after the checks
-
+        with native_output_silenced(args.verbose):  # TensorFlow's start-up lines
+            from components.movielens_example_gen import spans  # TensorFlow: after the checks
         found = spans.span_directories(data_dir)
         if found:
             raise CliError(f"{data_dir} holds spans ({', '.join(found[:3])}"

@@ -60,10 +60,14 @@ def tensorboard():
 def test_training_and_validation_curves(tensorboard):
     base, runs, _ = tensorboard
     [execution] = {run.split("/")[0] for run in runs}
-    assert set(runs) == {f"{execution}/{name}" for name in ("train", "validation", "embeddings")}
+    # The validated fit's training and validation curves, the refit's (train + validation)
+    # training curve, the projector.
+    assert set(runs) == {f"{execution}/{name}"
+                         for name in ("train", "validation", "refit/train", "embeddings")}
     metrics = json.loads((tensorboard[2] / "pipeline_root" / "Trainer.retrieval" / "model_run" /
                           execution / "metrics.json").read_text())["training_curves"]
-    for run, curve in (("train", "loss"), ("validation", "val_loss")):
+    for run, curve in (("train", "loss"), ("validation", "val_loss"),
+                       ("refit/train", "refit_loss")):
         points = _get(base, "data/plugin/scalars/scalars", run=f"{execution}/{run}",
                       tag="epoch_loss")
         assert [point[2] for point in points] == pytest.approx(metrics[curve], rel=1e-5)

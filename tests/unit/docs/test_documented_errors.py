@@ -2,8 +2,9 @@
 
 Each documented line is reproduced from the input it describes: argument errors by `recsys
 run` itself (they stop before any work), data errors by the checks `recsys run` makes before
-any work (`formats.check_input`) and then the ExampleGen's executor, run in this process on
-Beam's DirectRunner as the pipeline step runs it, its failure read as the command reads it
+any work (`formats.check_input`, for a plain directory) and then the ExampleGen step, its
+driver (which resolves the span of a spans directory) and its executor, run in this process on
+Beam's DirectRunner as the pipeline step runs them, its failure read as the command reads it
 (`user_error_message`). The lines only a pipeline or a training run can produce are checked
 where those run (E2E_CHECKED).
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -23,12 +25,15 @@ from recsys import cli
 from recsys.cli import common
 from tests.fixtures.documented import OPERATING, README, as_documented, documented_errors, matches
 from tests.fixtures.example_gen_run import run_example_gen
-from tests.fixtures.movielens_files import write_ml100k
+from tests.fixtures.movielens_files import write_ml100k, write_ml100k_spans
 
 # Documented line -> the test that reproduces it.
 E2E_CHECKED = {
     "data validation failed: ": "tests/e2e/test_data_gate.py",
     "data drift since the previous run: ": "tests/e2e/test_data_gate.py",
+    "data drift in span ": "tests/e2e/test_continuous.py",
+    "span 9 was never accepted by the data gate ":
+        "tests/unit/components/data_gate/test_span_checks.py",
     "mf: training diverged: ": "tests/unit/trainer/test_task.py",
 }
 RATINGS_HEADER = "userId,movieId,rating,timestamp"
@@ -121,6 +126,49 @@ def _without_users_file(root: Path) -> Path:
     return directory
 
 
+def _spans(root: Path, first: int = 1, count: int = 2) -> Path:
+    """Complete ML-100K spans span-`first` ... under root/spans, movies and users at its root."""
+    return write_ml100k_spans(root / "spans", spans=count, first=first, users=4, movies=6,
+                              ratings_per_user=4)
+
+
+def _spans_without_markers(root: Path) -> Path:
+    directory = _spans(root)
+    for marker in directory.glob("span-*/_SUCCESS"):
+        marker.unlink()
+    return directory
+
+
+def _span_being_copied(root: Path) -> Path:
+    """Spans 4 and 5, and span 6's ratings without its marker yet."""
+    directory = _spans(root, first=4)
+    (directory / "span-6").mkdir()
+    shutil.copy(directory / "span-5" / "u.data", directory / "span-6" / "u.data")
+    return directory
+
+
+def _span_copied_as(name: str) -> Callable[[Path], Path]:
+    """Spans 6 and 7, and span 7 copied (marker included) to `name` beside them."""
+    def make(root: Path) -> Path:
+        directory = _spans(root, first=6)
+        shutil.copytree(directory / "span-7", directory / name)
+        return directory
+    return make
+
+
+def _ml_latest_span_before_ml100k_span(root: Path) -> Path:
+    directory = _spans(root, first=8)
+    os.remove(directory / "span-8" / "u.data")
+    (directory / "span-8" / "ratings.csv").write_text("\n".join([RATINGS_HEADER, *RATINGS]))
+    return directory
+
+
+def _spans_without_users_file(root: Path) -> Path:
+    directory = _spans(root)
+    os.remove(directory / "u.user")
+    return directory
+
+
 # -- what the command prints -------------------------------------------------------------
 Reproduce = Callable[[Path], str]
 
@@ -135,7 +183,8 @@ def example_gen(make_data: Callable[[Path], Path], **component_args) -> Reproduc
                       if component_args.get(key))
         examples = root / "pipeline_root" / "MovieLensExampleGen" / "examples" / "1"
         try:
-            formats.check_input(str(data_dir), files)
+            if component_args.get("window") is None:  # spans: checked by the driver
+                formats.check_input(str(data_dir), files)
             run_example_gen(data_dir, examples, **component_args)
         except Exception as error:  # noqa: BLE001 - read as the command reads any failure
             message = common.user_error_message(error)
@@ -146,13 +195,16 @@ def example_gen(make_data: Callable[[Path], Path], **component_args) -> Reproduc
     return reproduce
 
 
-def command(*args: str, output_dir: str | None = None) -> Reproduce:
-    """The message `recsys run ARGS` prints (its arguments are refused before any work)."""
+def command(*args: str, output_dir: str | None = None,
+            make_data: Callable[[Path], Path] | None = None) -> Reproduce:
+    """The message `recsys run ARGS` prints (its arguments are refused before any work), on
+    the data `make_data` writes (default: an empty directory)."""
 
     def reproduce(root: Path) -> str:
+        data_dir = make_data(root) if make_data else root
         stderr = io.StringIO()
         with contextlib.redirect_stderr(stderr):
-            status = cli.main(["run", "--data-dir", str(root), "--output-dir",
+            status = cli.main(["run", "--data-dir", str(data_dir), "--output-dir",
                                output_dir or str(root / "out"), *args])
         assert status == 2
         line = stderr.getvalue().strip()
@@ -238,6 +290,21 @@ CASES: dict[str, Reproduce] = {
     "<pipeline_root>/MovieLensExampleGen/examples/<id>/quarantine/rows.jsonl: 2 of 32 rows "
     "(6.25%) were rejected, more than --max-bad-row-fraction 1.00%; first: /data/u.data:21: "
     "rating 'five' is not a number": example_gen(_too_many_bad_rows, quarantine_bad_rows=True),
+    # Spans.
+    "/data/spans: no complete span: expected span-<number>/ directories with a _SUCCESS marker":
+        example_gen(_spans_without_markers, window=2),
+    "/data/spans/span-6: span 6 is not complete (no _SUCCESS marker)":
+        example_gen(_span_being_copied, window=2, span=6),
+    "/data/spans/span-7b: not a span directory name: expected span-<number>":
+        example_gen(_span_copied_as("span-7b"), window=2),
+    "/data/spans/span-7: span 7 is also /data/spans/span-07: one directory per span":
+        example_gen(_span_copied_as("span-07"), window=2),
+    "/data/spans/span-8: a ml-latest span among ml-100k spans: every span has the same layout":
+        example_gen(_ml_latest_span_before_ml100k_span, window=2),
+    "/data/spans/u.user: missing: ml-100k spans need it in the data directory or in a span "
+    "directory": example_gen(_spans_without_users_file, window=2),
+    "/data/spans holds spans (span-1, span-2, span-3, ...): give --window N to train on the "
+    "latest N (0: all)": command(make_data=lambda root: _spans(root, count=4)),
     # Arguments.
     "--max-bad-row-fraction must be between 0 and 1, got 2.0":
         command("--max-bad-row-fraction", "2"),

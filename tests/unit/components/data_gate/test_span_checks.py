@@ -9,6 +9,7 @@ from tfx.types import artifact_utils, standard_artifacts
 from components.data_gate import executor
 from components.data_gate.errors import DataValidationError
 from contract import splits
+from tests.fixtures.documented import assert_documented
 
 
 def _statistics(split_names, span=None):
@@ -51,6 +52,15 @@ def test_a_span_the_gate_never_accepted_refuses_the_window():
     assert message.startswith("spans 4, 5 were never accepted by the data gate (the last "
                               "accepted span is 3): run it first (`recsys run --span 4`")
     assert message.endswith("then run span 6 again") and "\n" not in message
+
+
+def test_one_span_never_accepted_is_the_documented_line():
+    with pytest.raises(DataValidationError) as error:
+        executor.check_window_accepted(executor.Window((8, 9, 10)), _statistics(["x"], 8))
+    assert_documented(str(error.value), "span 9 was never accepted by the data gate (the last "
+                      "accepted span is 8): run it first (`recsys run --span 9`, with a higher "
+                      "--drift-threshold if its change is expected), or remove it from the data "
+                      "directory, then run span 10 again")
 
 
 def test_a_baseline_from_a_plain_directory_does_not_check_spans():
