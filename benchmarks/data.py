@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
-from components.movielens_example_gen import executor, formats
+from components.movielens_example_gen import executor, formats, rules
 from contract import splits
 
 
@@ -147,14 +147,17 @@ def load_split(
         executor.TRAIN_FILE_KEY: train_file, executor.EVAL_FILE_KEY: eval_file})
     source_paths = [path for path, _ in sources]
     packed_by_user: dict[str, list[bytes]] = collections.defaultdict(list)
-    for part in executor.rating_parts(sources, layout.header, quarantine=False):
+    # Any timestamp (the pipeline's date window guards live data, not a benchmark's release);
+    # a repeated rating keeps the latest, as the ExampleGen's default does.
+    for part in executor.rating_parts(sources, layout, quarantine=False):
         for event in executor.read_rating_events(part, layout.name, movies, users):
             user_id, packed = executor.pack_event(event, source_paths)
             packed_by_user[user_id].append(packed)
     train, test = _Events(), _Events()
     for user_id in sorted(packed_by_user, key=int):
-        events = [executor.unpack_event(user_id, packed, sources)
-                  for packed in packed_by_user.pop(user_id)]
+        events, _ = executor.latest_ratings(
+            [executor.unpack_event(user_id, packed, sources)
+             for packed in packed_by_user.pop(user_id)], rules.DuplicatePolicy.KEEP_LATEST)
         for rating, split in executor.assign_splits(events, protocol, seed):
             (test if split == splits.EVAL else train).add(rating)
     return _indexed(protocol, train, test)

@@ -17,6 +17,7 @@ Genres come from the raw data dir: `data_dir`, or else the ExampleGen's `input_b
 from __future__ import annotations
 
 import dataclasses
+import html
 import os
 
 import matplotlib
@@ -206,7 +207,7 @@ def verdict_text(report: ModelReport) -> str:
 
 
 def _escape(value) -> str:
-    return _escape(str(value))
+    return html.escape(str(value))
 
 
 def _number(metric: str, value: float | None) -> str:

@@ -86,9 +86,9 @@ def test_topk_split_test_event_is_never_older_than_training(planted) -> None:
 def test_rating_split_follows_protocol_hash_and_partitions_events(ratings_writer,
                                                                   tmp_path: Path) -> None:
     rng = np.random.default_rng(1)
-    rows = [(int(u), int(i), float(r), int(t)) for u, i, r, t in zip(
-        rng.integers(1, 50, 3000), rng.integers(1, 80, 3000), rng.integers(1, 6, 3000),
-        rng.integers(0, 10**6, 3000), strict=True)]
+    pairs = rng.choice(49 * 79, 3000, replace=False)  # distinct (user, movie): no repeats
+    rows = [(int(p // 79) + 1, int(p % 79) + 1, float(r), int(t)) for p, r, t in zip(
+        pairs, rng.integers(1, 6, 3000), rng.integers(0, 10**6, 3000), strict=True)]
     ratings_writer(tmp_path / "u.data", rows)
     split = bdata.load_split(tmp_path, splits.Protocol.RATING)
     expected = np.array([splits.rating_split_is_test(n) for n in range(1, 3001)])

@@ -118,12 +118,8 @@ def test_direct_runner_and_model_subset(tmp_path, target):
 
 
 def _parameter(job: dict, step: str, name: str):
-    """A step's constant parameter (an int's or a string's value), None when unset."""
-    parameters = job["pipelineSpec"]["root"]["dag"]["tasks"][step]["inputs"]["parameters"]
-    if name not in parameters:
-        return None
-    value = parameters[name]["runtimeValue"]["constantValue"]
-    return int(value["intValue"]) if "intValue" in value else value["stringValue"]
+    """A step's parameter as its executor gets it, None when unset."""
+    return kfp_job.exec_properties(job, step).get(name)
 
 
 def test_the_history_length_reaches_example_gen_schema_and_transform(tmp_path, target,

@@ -19,6 +19,7 @@ from contract import splits
 from contract.keys import HPARAMS_KEY, MODEL_NAME_KEY, TUNER_TRIALS_KEY
 from pipeline import configs, pipeline
 from recsys import cli
+from tests.fixtures import kfp_job
 from trainer import tuning
 from trainer.config import config_with_tuned, search_space
 
@@ -99,9 +100,7 @@ def _step(job: dict, step: str) -> tuple[str, dict]:
     label = spec["components"][spec["root"]["dag"]["tasks"][step]["componentRef"]["name"]][
         "executorLabel"]
     args = spec["deploymentSpec"]["executors"][label]["container"]["args"]
-    parameters = {name: value["runtimeValue"]["constantValue"]["stringValue"]
-                  for name, value in spec["root"]["dag"]["tasks"][step]["inputs"][
-                      "parameters"].items()}
+    parameters = kfp_job.parameter_values(job, step)
     return args[args.index("--executor_class_path") + 1], parameters
 
 
