@@ -63,13 +63,16 @@ class Sample:
 def sample_from_vocabulary(user_ids: Sequence[str], movie_ids: Sequence[str],
                            seen: Sequence[Sequence[int]]) -> Sample:
     """The most active users (the vocabularies are frequency-ordered), the most popular movies
-    and the users' own training movies (indices into `movie_ids`) as their histories."""
+    and the users' own training movies (indices into `movie_ids`) as their histories; a
+    vocabulary smaller than the largest warm-up batch (a tiny dataset) is used round-robin."""
     count = max(WARMUP_BATCHES)
-    if len(user_ids) < count or len(movie_ids) < count:
-        raise ValueError(f"warm-up requests need {count} users and movies, the vocabularies "
-                         f"have {len(user_ids)} and {len(movie_ids)}")
-    histories = [[movie_ids[i] for i in list(seen[u])[-F.HISTORY_LENGTH:]] for u in range(count)]
-    return Sample(list(user_ids[:count]), list(movie_ids[:count]), histories)
+    if not user_ids or not movie_ids:
+        raise ValueError(f"warm-up requests need users and movies, the vocabularies have "
+                         f"{len(user_ids)} and {len(movie_ids)}")
+    users = [i % len(user_ids) for i in range(count)]
+    histories = [[movie_ids[i] for i in list(seen[u])[-F.HISTORY_LENGTH:]] for u in users]
+    return Sample([user_ids[u] for u in users],
+                  [movie_ids[i % len(movie_ids)] for i in range(count)], histories)
 
 
 def warmup_requests(model: str, signatures: Mapping[str, Any], sample: Sample,
