@@ -64,13 +64,17 @@ def sample_from_vocabulary(user_ids: Sequence[str], movie_ids: Sequence[str],
                            seen: Sequence[Sequence[int]], history_length: int) -> Sample:
     """The most active users (the vocabularies are frequency-ordered), the most popular movies
     and the users' own latest `history_length` training movies (indices into `movie_ids`) as
-    their histories."""
+    their histories; a vocabulary smaller than the largest warm-up batch (a tiny dataset) is
+    used round-robin."""
     count = max(WARMUP_BATCHES)
-    if len(user_ids) < count or len(movie_ids) < count:
-        raise ValueError(f"warm-up requests need {count} users and movies, the vocabularies "
-                         f"have {len(user_ids)} and {len(movie_ids)}")
-    histories = [[movie_ids[i] for i in list(seen[u])[-history_length:]] for u in range(count)]
-    return Sample(list(user_ids[:count]), list(movie_ids[:count]), histories, history_length)
+    if not user_ids or not movie_ids:
+        raise ValueError(f"warm-up requests need users and movies, the vocabularies have "
+                         f"{len(user_ids)} and {len(movie_ids)}")
+    users = [i % len(user_ids) for i in range(count)]
+    histories = [[movie_ids[i] for i in list(seen[u])[-history_length:]] for u in users]
+    return Sample([user_ids[u] for u in users],
+                  [movie_ids[i % len(movie_ids)] for i in range(count)], histories,
+                  history_length)
 
 
 def warmup_requests(model: str, signatures: Mapping[str, Any], sample: Sample,
