@@ -248,6 +248,9 @@ def _base(path: str | None, name: str, config: TrainingConfig,
     """The base model to start from, None without one or when it does not fit `config`."""
     if not path:
         return None
+    if catalogue.entry(name).stages:  # not measured for cascades: each stage trains anew
+        logging.warning("warm start: %s is a cascade; training its stages from scratch", name)
+        return None
     try:
         return warm_start.load_base(path, name, config, history_length)
     except warm_start.IncompatibleBase as error:

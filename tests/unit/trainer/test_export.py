@@ -189,8 +189,9 @@ def test_tflite_top_k_matches_the_saved_model(run, encoder, width, request, tmp_
         exclude_movie_ids=_id_lists([[]] * len(histories)))
     index_of = {movie: i + 1 for i, movie in enumerate(movie_ids)}  # history_index = index + 1
     history_index = np.zeros((len(histories), width), np.int64)
-    for row, history in enumerate(histories):
-        history_index[row, width - len(history):] = [index_of[m] for m in history]
+    for row, history in enumerate(histories):  # the latest `width` movies, as the export keeps
+        recent = history[-width:]
+        history_index[row, width - len(recent):] = [index_of[m] for m in recent]
     lite = tflite.top_k(tflite_model, history_index)
     lite_ids = [[movie_ids[i] for i in row] for row in lite["movie_index"]]
     assert lite_ids == [[m.decode() for m in row] for row in saved["movie_ids"].numpy()]
