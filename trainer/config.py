@@ -262,6 +262,10 @@ class CascadeConfig:
     # to each stage's batch_size and trains each stage for its own epochs.
     batch_size: ClassVar[int] = 4096
     epochs: ClassVar[int] = 1
+    # The stages' own configs decide these; the cascade refits them on train + validation
+    # as the Trainer refits any model (trainer.task).
+    early_stopping_patience: ClassVar[int] = 0
+    refit: ClassVar[bool] = True
 
     # First-stage candidates the second stage re-scores (the catalogue's top N).
     candidates: int = 100

@@ -227,7 +227,9 @@ def train_and_evaluate(
     if validation is not None and config.refit:
         tf.keras.utils.set_random_seed(TRAINING_SEED)
         tables = tables.with_validation_fitted()
-        refit_config = dataclasses.replace(config, epochs=kept_epochs(config, curves))
+        epochs = kept_epochs(config, curves)
+        refit_config = config if epochs == config.epochs else dataclasses.replace(
+            config, epochs=epochs)
         refit_callbacks = tensorboard.callbacks(
             log_dir and os.path.join(log_dir, REFIT_RUN), has_validation=False)
         model, refit_curves = fit(
@@ -286,8 +288,7 @@ def fit(
     validation = None if validation_batches is None else data.shard_by_data(validation_batches)
     history = model.fit(data.shard_by_data(train_batches), epochs=config.epochs, verbose=2,
                         validation_data=validation,
-                        callbacks=[*(callbacks or ()),
-                                   StopOnNonFiniteLoss(name, config.learning_rate)])
+                        callbacks=[*(callbacks or ()), *_loss_guard(name, config)])
     return model, history.history
 
 
@@ -298,6 +299,13 @@ def kept_epochs(config: TrainingConfig, curves: dict[str, list[float]]) -> int:
     if not config.early_stopping_patience or not losses:
         return config.epochs
     return int(np.argmin(losses)) + 1
+
+
+def _loss_guard(name: str, config: Any) -> list[tf.keras.callbacks.Callback]:
+    """StopOnNonFiniteLoss for a model with its own optimiser; none for a cascade, whose stages
+    train with their own configs (trainer.models.cascade)."""
+    learning_rate = getattr(config, "learning_rate", None)
+    return [] if learning_rate is None else [StopOnNonFiniteLoss(name, learning_rate)]
 
 
 class StopOnNonFiniteLoss(tf.keras.callbacks.Callback):

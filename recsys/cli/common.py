@@ -264,7 +264,8 @@ def add_pipeline_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--protocol", choices=[p.value for p in splits.Protocol],
                         default=splits.Protocol.TOPK.value,
                         help="train/eval split: leave-last-out (topk), seeded random 80/20 "
-                             "(rating) or given files (presplit)")
+                             "(rating), given files (presplit), or held-out new users and "
+                             "the latest new movies (coldstart)")
     parser.add_argument("--train-file", help="with --protocol presplit, e.g. u1.base")
     parser.add_argument("--eval-file", help="with --protocol presplit, e.g. u1.test")
     parser.add_argument("--min-hit-rate", action="append", default=[], metavar="MODEL=VALUE",

@@ -43,3 +43,13 @@ def test_the_refit_trains_as_many_epochs_as_the_fit_kept(patience, expected) -> 
                                           "early_stopping_patience": str(patience)})
     curves = {"loss": [5, 4, 3, 2, 1], "val_loss": [3.0, 2.5, 2.4, 2.6, 2.7]}
     assert task.kept_epochs(config, curves) == expected
+
+
+def test_a_cascade_trains_through_the_same_loop() -> None:
+    """two_stage's config has no optimiser of its own: the loop's loss guard and the refit's
+    epoch count leave it alone, and each stage reports its curves."""
+    config = config_with_overrides("two_stage", {})
+    tables = data.training_tables(_batches(), VOCAB)
+    _, curves = task.fit("two_stage", VOCAB, config, tables, _batches())
+    assert {"hybrid_loss", "ranking_loss"} <= set(curves)
+    assert task.kept_epochs(config, curves) == config.epochs
