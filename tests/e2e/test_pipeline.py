@@ -7,6 +7,7 @@ import os
 import pytest
 import tensorflow as tf
 
+from contract import catalogue
 from contract.keys import WARMUP_FILE
 from recsys import cli
 from recsys.inspection import run_summary
@@ -82,9 +83,14 @@ def test_each_model_is_pushed_with_metrics_and_callable_signatures(pipeline_run)
         serves, reason = run_summary.infra_verdict(results[f"InfraCheck.{model}"])
         assert serves, reason
         curves = trainer["training_curves"]  # per epoch, on the train and validation splits,
-        epochs = trainer["config"]["epochs"]  # then refitted on both
-        assert len(curves["loss"]) == len(curves["val_loss"]) == epochs
-        assert len(curves["refit_loss"]) == epochs and "refit_val_loss" not in curves
+        stages = catalogue.entry(model).stages  # then refitted on both
+        if stages:  # a cascade: each stage's curves, named after it
+            assert all({f"{stage}_loss", f"{stage}_val_loss", f"refit_{stage}_loss"} <= set(curves)
+                       for stage in stages), sorted(curves)
+        else:
+            epochs = trainer["config"]["epochs"]
+            assert len(curves["loss"]) == len(curves["val_loss"]) == epochs
+            assert len(curves["refit_loss"]) == epochs and "refit_val_loss" not in curves
         loaded = tf.saved_model.load(destination)
         top = loaded.signatures["recommend"](
             user_id=tf.constant(["1", "no-such-user"]), history=tf.constant(["", "3"]),
