@@ -42,6 +42,7 @@ SERVING_ROOT_PARAM = "serving_root"
 PROTOCOL_PARAM = "protocol"
 TRAIN_FILE_PARAM = "train_file"
 EVAL_FILE_PARAM = "eval_file"
+WINDOW_PARAM = "window"  # spans per run (an int parameter; only with --window)
 TRAINER_CONFIG_PARAM = "trainer_config_"
 _PROJECT = re.compile(r"^[a-z][a-z0-9.:-]*[a-z0-9]$")
 _TENSORBOARD = re.compile(r"^projects/[^/]+/locations/[a-z]+(-[a-z]+)+[0-9]+/tensorboards/[^/]+$")

@@ -51,7 +51,7 @@ def create_pipeline(
         max_bad_row_fraction=settings.max_bad_row_fraction,
         min_timestamp=settings.min_timestamp, max_timestamp=settings.max_timestamp,
         duplicate_ratings=settings.duplicate_ratings,
-        window=settings.window, span=settings.span)
+        window=_window(settings), span=settings.span)
     statistics = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
     # Curated schema, ExampleValidator and a gate that stops the run on anomalies or drift
     # (for spans: the latest span's drift, and spans of the window it never accepted).
@@ -94,6 +94,13 @@ def _parameter(settings: configs.PipelineSettings, name: str, value: str | None
     if settings.vertex is None:
         return value
     return RuntimeParameter(name=name, ptype=str, default=value or "")
+
+
+def _window(settings: configs.PipelineSettings) -> int | RuntimeParameter | None:
+    """The spans' window; on Vertex AI an int pipeline parameter (set per run at submit)."""
+    if settings.vertex is None or settings.window is None:
+        return settings.window
+    return RuntimeParameter(name=configs.WINDOW_PARAM, ptype=int, default=settings.window)
 
 
 def _model_branch(name, settings, transform, example_gen) -> list:

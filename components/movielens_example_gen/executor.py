@@ -157,6 +157,8 @@ class Executor(BaseExampleGenExecutor):
         # A list collects bad metadata rows in quarantine mode; None makes them errors.
         rejects: list[formats.InputDataError] | None = [] if quarantine_dir else None
         span_window = exec_properties.get(WINDOW_KEY)
+        if span_window is not None and span_window < 0:  # a pipeline parameter, set at submit
+            raise ValueError(f"window must be >= 0 (0: every span), got {span_window}")
         if span_window is None:
             layout = formats.detect_layout(data_dir)
             movies = formats.read_movies(data_dir, layout, rejects)

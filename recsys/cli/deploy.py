@@ -287,7 +287,7 @@ def parameter_values(compiled: dict[str, Any], params: list[str], hparams: list[
         if not sep or name not in compiled:
             raise CliError(f"--param {flag!r}: expected NAME=VALUE with NAME one of the "
                            f"pipeline's parameters: {', '.join(sorted(compiled)) or 'none'}")
-        values[name] = value
+        values[name] = _typed(flag, value, compiled[name])
     for model, overrides in common.hyper_parameters(hparams).items():
         name = configs.TRAINER_CONFIG_PARAM + model
         if name not in values:
@@ -299,6 +299,21 @@ def parameter_values(compiled: dict[str, Any], params: list[str], hparams: list[
         values[name] = json.dumps(trainer_config, sort_keys=True)
     _check_parameters(values)
     return values
+
+
+def _typed(flag: str, value: str, compiled: Any) -> Any:
+    """A --param value as the type the pipeline compiled for it (an int parameter such as
+    `window` must reach Vertex AI as a number)."""
+    # The compiled spec holds an int parameter's default as a JSON number (3.0).
+    if not isinstance(compiled, int | float) or isinstance(compiled, bool):
+        return value
+    try:
+        number = int(value)
+    except ValueError:
+        raise CliError(f"--param {flag!r}: expected an integer") from None
+    if number < 0:
+        raise CliError(f"--param {flag!r}: expected 0 or more")
+    return number
 
 
 def _trainer_config(name: str, text: str) -> dict[str, Any]:

@@ -205,7 +205,9 @@ def test_spans_window_and_warm_start_compile(tmp_path, target):
     job = json.loads(path.read_text())
     tasks = job["pipelineSpec"]["root"]["dag"]["tasks"]
     example_gen = kfp_job.exec_properties(job, "MovieLensExampleGen")
-    assert example_gen["window"] == 3
+    assert example_gen["window"] == 3  # the parameter's default, set per run at submit
+    assert job["runtimeConfig"]["parameterValues"]["window"] == 3
+    assert kfp_job.exec_properties(job, "MovieLensExampleGen", {"window": 5})["window"] == 5
     assert "span-{SPAN}/_SUCCESS" in example_gen["input_config"]
     # Warm start: the Trainer's base model is the Evaluator's baseline resolver's output.
     base = tasks["Trainer.retrieval"]["inputs"]["artifacts"]["base_model"]

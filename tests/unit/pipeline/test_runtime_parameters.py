@@ -81,6 +81,19 @@ def test_compiled_hparams_are_the_default_and_submit_adds_to_them(tmp_path, targ
     assert hparams == {"epochs": "9", "l2": "0.2"}
 
 
+def test_the_spans_window_is_an_integer_parameter(tmp_path, target, capsys):
+    path = tmp_path / "spans.json"
+    assert cli.main(target.compile_args(path, "--models", "mf", "--window", "3")) == 0
+    submit = ["submit", "--project", "p", "--region", "us-central1", "--dry-run",
+              "--pipeline-spec", str(path)]
+    capsys.readouterr()
+    assert cli.main([*submit, "--param", "window=4"]) == 0
+    assert json.loads(capsys.readouterr().out)["parameter_values"]["window"] == 4  # a number
+    assert cli.main([*submit, "--param", "window=x"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "recsys: error: --param 'window=x': expected an integer")
+
+
 @pytest.mark.parametrize(("extra", "message"), [
     (("--param", "data_root=/local/data"), "--param data_root: expected a gs://"),
     (("--param", "serving_root=gs://"), "--param serving_root: expected a gs://"),
