@@ -7,6 +7,7 @@ import socket
 import pytest
 
 from benchmarks import serving as serving_bench
+from contract.catalogue import MODEL_NAMES
 
 pytestmark = pytest.mark.e2e
 
@@ -24,7 +25,7 @@ def test_bench_serve_measures_both_endpoints(run_output, tmp_path):
     for row in rows.values():
         assert row["requests"] > 0 and row["errors"] == row["non_2xx"] == 0
         assert row["server_cpu_ms_per_request"] > 0 and row["load_average"] >= 0
-    assert set(results["in_process"]) == {"hybrid", "mf", "ranking", "retrieval", "sequential"}
+    assert set(results["in_process"]) == set(MODEL_NAMES)  # every catalogue model
     serving_bench.write(results, str(tmp_path / "serving.json"))
     assert "/recommend" in serving_bench.table(results)
 
@@ -45,7 +46,7 @@ def test_bench_serve_batching_chooses_valid_batching_parameters(run_output, tmp_
                      "--duration", "1", "--clients", "1,4", "--threads", "2",
                      "--output", str(path)]) == 0
     results = json.loads(path.read_text())
-    assert set(results["latency"]) == {"hybrid", "mf", "ranking", "retrieval", "sequential"}
+    assert set(results["latency"]) == set(MODEL_NAMES)
     for model in results["latency"].values():
         assert "serving_default" in model["signatures"]
         for by_size in model["signatures"].values():
