@@ -15,7 +15,7 @@ import dataclasses
 import json
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -48,9 +48,11 @@ def cold_start_models() -> tuple[str, ...]:
                  if entry.kind == catalogue.Kind.RETRIEVAL and not entry.stages)
 
 
-def protocol_runs(data_dir: str) -> list[ProtocolRun]:
+def protocol_runs(data_dir: str, models: Sequence[str] | None = None,
+                  labels: Sequence[str] | None = None) -> list[ProtocolRun]:
     """TOPK (every model), RATING (rating models), COLDSTART (`cold_start_models`), and
-    PRESPLIT when its files exist."""
+    PRESPLIT when its files exist; narrowed to `models` and to the runs named in `labels`
+    (None: all), a run left with no model dropped."""
     rating_models = catalogue.names(catalogue.Kind.RATING)
     runs = [ProtocolRun("topk", splits.Protocol.TOPK.value, catalogue.MODEL_NAMES),
             ProtocolRun("rating", splits.Protocol.RATING.value, rating_models),
@@ -60,7 +62,17 @@ def protocol_runs(data_dir: str) -> list[ProtocolRun]:
             os.path.join(data_dir, test)):
         runs.append(ProtocolRun(PRESPLIT_NAME, splits.Protocol.PRESPLIT.value,
                                 rating_models, base, test))
-    return runs
+    chosen = []
+    for protocol_run in runs:
+        kept = tuple(name for name in protocol_run.models if models is None or name in models)
+        if kept and (labels is None or protocol_run.label in labels):
+            chosen.append(dataclasses.replace(protocol_run, models=kept))
+    return chosen
+
+
+def run_labels(data_dir: str) -> tuple[str, ...]:
+    """The labels `protocol_runs` can choose from for `data_dir`."""
+    return tuple(protocol_run.label for protocol_run in protocol_runs(data_dir))
 
 
 def model_entry(label: str, metrics: dict[str, Any], model_bytes: int) -> dict[str, Any]:
@@ -91,14 +103,18 @@ def directory_bytes(path: str) -> int:
 
 def run(data_dir: str, hparams: dict[str, dict[str, str]], work_dir: str | None = None,
         execute: Callable[[PipelineSettings], None] = local_runner.run,
-        history_length: int = DEFAULT_HISTORY_LENGTH) -> dict[str, dict[str, Any]]:
-    """Every protocol run, then the peers (the sequence peer reading `history_length` items,
-    as the pipeline's models do); the results as written to JSON.
+        history_length: int = DEFAULT_HISTORY_LENGTH, models: Sequence[str] | None = None,
+        labels: Sequence[str] | None = None, tune_trials: int = 0,
+        ) -> dict[str, dict[str, Any]]:
+    """The protocol runs (`protocol_runs`, narrowed to `models` and `labels`), then the peers
+    of those protocols (the sequence peer reading `history_length` items, as the pipeline's
+    models do); the results as written to JSON. `tune_trials` > 0 puts a Tuner before each
+    Trainer (`recsys run --tune`).
 
     `execute` runs one pipeline (the command line passes one that shows progress).
     """
     data_dir = os.path.abspath(data_dir)
-    runs = protocol_runs(data_dir)
+    runs = protocol_runs(data_dir, models, labels)
     models: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="recsys-benchmark-") as scratch:
         for protocol_run in runs:
@@ -106,13 +122,16 @@ def run(data_dir: str, hparams: dict[str, dict[str, str]], work_dir: str | None 
                 data_dir, os.path.join(work_dir or scratch, protocol_run.label),
                 models=protocol_run.models, protocol=protocol_run.protocol,
                 train_file=protocol_run.train_file, eval_file=protocol_run.eval_file,
-                history_length=history_length,
+                history_length=history_length, tune_trials=tune_trials,
                 hparams={name: hparams[name] for name in protocol_run.models
                          if name in hparams})
             execute(settings)
             models.update(_read_models(settings, protocol_run.label))
+    protocols = {protocol_run.protocol for protocol_run in runs}
     presplit = PRESPLIT_NAME if any(r.label == PRESPLIT_NAME for r in runs) else None
-    return assemble(models, run_peers.run_all(Path(data_dir), presplit, history_length))
+    return assemble(models, run_peers.run_all(Path(data_dir), presplit, history_length,
+                                              topk=splits.Protocol.TOPK.value in protocols,
+                                              rating=splits.Protocol.RATING.value in protocols))
 
 
 def _read_models(settings: PipelineSettings, label: str) -> dict[str, dict[str, Any]]:

@@ -120,11 +120,17 @@ def versions() -> dict[str, str]:
 
 
 def run_all(data_dir: Path, presplit: str | None = None,
-            history_length: int = F.DEFAULT_HISTORY_LENGTH) -> dict[str, dict[str, Any]]:
-    """TOPK and RATING peers on the ratings of `data_dir` (any MovieLens layout), split as the
-    ExampleGen splits them; plus RATING peers on `{presplit}.base/.test`."""
-    results = run_topk_peers(bdata.load_split(data_dir, splits.Protocol.TOPK), history_length)
-    results.update(run_rating_peers(bdata.load_split(data_dir, splits.Protocol.RATING)))
+            history_length: int = F.DEFAULT_HISTORY_LENGTH, topk: bool = True,
+            rating: bool = True) -> dict[str, dict[str, Any]]:
+    """TOPK (`topk`) and RATING (`rating`) peers on the ratings of `data_dir` (any MovieLens
+    layout), split as the ExampleGen splits them; plus RATING peers on
+    `{presplit}.base/.test`."""
+    results: dict[str, dict[str, Any]] = {}
+    if topk:
+        results.update(run_topk_peers(bdata.load_split(data_dir, splits.Protocol.TOPK),
+                                      history_length))
+    if rating:
+        results.update(run_rating_peers(bdata.load_split(data_dir, splits.Protocol.RATING)))
     if presplit:
         split = bdata.load_split(data_dir, splits.Protocol.PRESPLIT,
                                  train_file=f"{presplit}.base", eval_file=f"{presplit}.test")

@@ -157,10 +157,13 @@ class TwoTowerConfig(TrainingConfig):
     attention_heads: int = _group_field(2, Group.HISTORY)
     attention_blocks: int = _group_field(2, Group.HISTORY)
     attention_dropout: float = _group_field(0.2, Group.HISTORY)
+    # Embedding size of the history's item count (0: not read; see towers.UserTower).
+    history_size_dim: int = _group_field(0, Group.HISTORY)
 
     def __post_init__(self) -> None:
         super().__post_init__()
         _check(self.temperature > 0, "temperature must be > 0")
+        _check(self.history_size_dim >= 0, "history_size_dim must be >= 0")
         _check(self.softmax in SOFTMAXES, f"softmax must be one of {SOFTMAXES}")
         _check(0.0 <= self.id_dropout < 1.0, "id_dropout must be in [0, 1)")
         _check(self.history_encoder in HISTORY_ENCODERS, f"history_encoder: {HISTORY_ENCODERS}")
@@ -235,6 +238,8 @@ class HybridConfig(TwoTowerConfig):
     temperature: float = 0.2
     epochs: int = 10
     id_dropout: float = 0.1
+    # A history of 1-5 items is a new user's: the history's size tells the query so.
+    history_size_dim: int = _group_field(8, Group.HISTORY)
     # Warm after ML-100K's 4th quarter (bench-warm-start), HR@10 vs 0.1790 cold in 10 epochs:
     # 0.1634 in 2 epochs (0.25), 0.1738 in 4 (0.4), 0.1751 in 6; one standard error is 0.0138.
     warm_start_fraction: float = 0.4

@@ -237,11 +237,15 @@ def id_tables(model: RecommenderModel) -> dict[int, Space]:
 
 
 def fixed_bucket_embeddings(model: RecommenderModel) -> set[int]:
-    """id(variable) of the Embedding tables over fixed buckets (age, year): copied as is."""
+    """id(variable) of the Embedding tables over fixed buckets (age, year, history size):
+    copied as is."""
     fixed = set()
     for module in (model, *model.submodules):
-        if isinstance(module, UserTower) and module.demographics:
-            fixed.add(id(module.demographics[2].embeddings))
+        if isinstance(module, UserTower):
+            if module.demographics:
+                fixed.add(id(module.demographics[2].embeddings))
+            if module.history_size is not None:
+                fixed.add(id(module.history_size.embeddings))
         elif isinstance(module, MovieTower) and module.year_embedding is not None:
             fixed.add(id(module.year_embedding.embeddings))
     return fixed

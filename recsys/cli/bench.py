@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import time
 
+from contract import catalogue
 from recsys.cli import common
 from recsys.cli.common import CliError
 
@@ -33,15 +34,44 @@ def _add_benchmark(commands: argparse._SubParsersAction, parent: argparse.Argume
                        help="pipeline outputs (default: a temporary directory, removed after)")
     bench.add_argument("--hparam", action="append", default=[], metavar="MODEL.KEY=VALUE",
                        help="override a hyper-parameter, as in `recsys run` (repeatable)")
+    bench.add_argument("--models", default=",".join(catalogue.MODEL_NAMES),
+                       help="comma-separated models to train (default: all); each protocol "
+                            "run trains those of them it measures")
+    bench.add_argument("--protocols", default=None,
+                       help="comma-separated protocol runs (topk, rating, coldstart, and u1 "
+                            "when DATA_DIR has u1.base/u1.test; default: all); the peers run "
+                            "on the chosen protocols' splits")
+    bench.add_argument("--tune", action="store_true",
+                       help="tune each model first, as `recsys run --tune` does")
+    bench.add_argument("--tune-trials", type=int, default=common.DEFAULT_TUNE_TRIALS,
+                       help="with --tune, trials per model (default: %(default)s)")
     common.add_history_length_argument(bench)
     bench.set_defaults(handler=_benchmark)
+
+
+def _protocol_labels(text: str | None, known: tuple[str, ...]) -> tuple[str, ...] | None:
+    """--protocols, checked against the `known` runs; None for all of them."""
+    if text is None:
+        return None
+    labels = tuple(label.strip() for label in text.split(",") if label.strip())
+    unknown = [label for label in labels if label not in known]
+    if unknown or not labels:
+        raise CliError(f"--protocols: {', '.join(unknown) or 'none given'}; choose from "
+                       f"{', '.join(known)}")
+    return labels
 
 
 def _benchmark(args: argparse.Namespace) -> int:
     hparams = common.hyper_parameters(args.hparam)
     history_length = common.history_length(args)
+    models = common.model_names(args.models)
+    if args.tune_trials < 1:
+        raise CliError(f"--tune-trials must be at least 1, got {args.tune_trials}")
     data_dir = common.data_dir(args)
-    from benchmarks import quality, run_peers  # TensorFlow: after the argument checks
+    with common.native_output_silenced(args.verbose):  # TensorFlow's start-up lines
+        from benchmarks import quality, run_peers  # TensorFlow: after the argument checks
+
+    labels = _protocol_labels(args.protocols, quality.run_labels(data_dir))
 
     started = time.monotonic()
 
@@ -50,7 +80,11 @@ def _benchmark(args: argparse.Namespace) -> int:
                              f"{', '.join(settings.models)}", markup=False)
         _execute_logged(settings, args.verbose)
 
-    results = quality.run(data_dir, hparams, args.work_dir, execute, history_length)
+    results = quality.run(data_dir, hparams, args.work_dir, execute, history_length,
+                          models, labels, args.tune_trials if args.tune else 0)
+    if not results:
+        raise CliError(f"--models {args.models} --protocols {args.protocols}: no protocol run "
+                       "measures these models")
     common.console.print(run_peers.format_table(results), markup=False)
     cold = quality.cold_start_rows(results)
     if cold:

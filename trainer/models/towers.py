@@ -220,8 +220,13 @@ class UserTower(_ConcatTower):
     """User (query-side) features -> [B, embedding_dim].
 
     Parts: the user id embedding; optionally gender, occupation and age-bucket embeddings
-    (`feature_dim` each) and a `HistoryEncoder` over history_index. A single id or history
-    part is returned as is; several parts are concatenated and linearly projected.
+    (`feature_dim` each), a `HistoryEncoder` over history_index and (`history_size_dim` > 0)
+    an embedding of how many real items the history holds. A single id or history part is
+    returned as is; several parts are concatenated and linearly projected.
+
+    Why the history's size: a mean of item vectors reads one rating like twenty, yet a user's
+    first few ratings follow their own pattern (sign-up screens, the most popular titles), and
+    a new user's query is exactly such a short history.
     """
 
     def __init__(
@@ -235,11 +240,15 @@ class UserTower(_ConcatTower):
         feature_dim: int = 8,
         l2: float = 0.0,
         id_dropout: float = 0.0,
+        history_size_dim: int = 0,
         name: str = "user_tower",
     ) -> None:
         if not (use_id or use_demographics or history_encoder):
             raise ValueError("UserTower needs at least one part")
-        project = use_demographics or (use_id and history_encoder is not None)
+        if history_size_dim and history_encoder is None:
+            raise ValueError("history_size_dim needs a history encoder")
+        project = (use_demographics or bool(history_size_dim)
+                   or (use_id and history_encoder is not None))
         super().__init__(embedding_dim, project, name)
         self._oov_user = vocab.users
         self._id_dropout = id_dropout
@@ -256,6 +265,11 @@ class UserTower(_ConcatTower):
             (F.GENDER_INDEX, F.OCCUPATION_INDEX, F.AGE_BUCKET) if use_demographics else ()
         )
         self.history_encoder = history_encoder
+        # Sizes 0..L: one row each.
+        self.history_size = (
+            tf.keras.layers.Embedding(vocab.history_length + 1, history_size_dim,
+                                      name="history_size_embedding")
+            if history_size_dim else None)
 
     def parts(self, features: Features, training: bool | None) -> list[tf.Tensor]:
         parts = []
@@ -268,6 +282,9 @@ class UserTower(_ConcatTower):
         ]
         if self.history_encoder is not None:
             parts.append(self.history_encoder(features[F.HISTORY_INDEX], training=training))
+        if self.history_size is not None:
+            real_items = tf.math.count_nonzero(features[F.HISTORY_INDEX], axis=1)  # [B]
+            parts.append(self.history_size(real_items))
         return parts
 
 

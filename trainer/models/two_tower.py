@@ -171,7 +171,8 @@ def towers(
     query = UserTower(
         vocab, dim, use_id=Group.USER_ID in entry.query,
         use_demographics=Group.DEMOGRAPHICS in entry.query, history_encoder=history,
-        feature_dim=side, l2=config.l2, id_dropout=config.id_dropout)
+        feature_dim=side, l2=config.l2, id_dropout=config.id_dropout,
+        history_size_dim=config.history_size_dim)
     candidate = MovieTower(
         vocab, dim, use_content=Group.CONTENT in entry.candidate, feature_dim=side,
         l2=config.l2, id_dropout=config.id_dropout)

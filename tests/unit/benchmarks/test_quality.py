@@ -60,6 +60,16 @@ def test_protocol_runs_add_presplit_only_when_its_files_exist(tmp_path) -> None:
     assert (runs[3].train_file, runs[3].eval_file) == ("u1.base", "u1.test")
 
 
+def test_protocol_runs_narrow_to_the_chosen_models_and_protocols(tmp_path) -> None:
+    runs = quality.protocol_runs(str(tmp_path), models=("hybrid", "mf"))
+    assert [(run.label, run.models) for run in runs] == [
+        ("topk", ("hybrid", "mf")), ("rating", ("mf",)), ("coldstart", ("hybrid",))]
+    runs = quality.protocol_runs(str(tmp_path), models=("two_stage",), labels=("topk", "rating"))
+    assert [(run.label, run.models) for run in runs] == [("topk", ("two_stage",))]
+    assert quality.protocol_runs(str(tmp_path), models=("mf",), labels=("coldstart",)) == []
+    assert quality.run_labels(str(tmp_path)) == ("topk", "rating", "coldstart")
+
+
 def test_cold_start_rows_put_popularity_once_per_bucket() -> None:
     def bucket(hr, popular, examples=40):
         return {"hit_rate_at_10": hr, "ndcg_at_10": hr / 2, "examples": examples,

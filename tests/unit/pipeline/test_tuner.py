@@ -8,7 +8,6 @@ import types
 import keras_tuner
 import pytest
 from google.cloud.aiplatform_v1.types.custom_job import CustomJob
-from google.cloud.aiplatform_v1.types.job_state import JobState
 from tfx.extensions.google_cloud_ai_platform import training_clients
 from tfx.extensions.google_cloud_ai_platform.tuner import executor as vertex_tuner
 from tfx.types import artifact_utils, standard_artifacts
@@ -19,7 +18,7 @@ from contract import splits
 from contract.keys import HPARAMS_KEY, MODEL_NAME_KEY, TUNER_TRIALS_KEY
 from pipeline import configs, pipeline
 from recsys import cli
-from tests.fixtures import kfp_job
+from tests.fixtures import kfp_job, vertex_jobs
 from trainer import tuning
 from trainer.config import config_with_tuned, search_space
 
@@ -109,17 +108,7 @@ def test_vertex_tuner_sends_a_custom_job_with_the_pipeline_image(
     executor_class, parameters = _step(vertex_job, "Tuner.mf")
     assert executor_class == name_utils.get_full_name(vertex_tuner.Executor)
     launched = []
-
-    class FakeVertex(training_clients.VertexJobClient):
-        def create_client(self):
-            self._client = None
-
-        def launch_job(self, project, training_job):
-            launched.append((self._region, project, training_job))
-            self._job_name = f"projects/{project}/locations/{self._region}/customJobs/1"
-
-        def get_job(self):
-            return CustomJob(state=JobState.JOB_STATE_SUCCEEDED)
+    FakeVertex = vertex_jobs.recording_client(launched)
 
     monkeypatch.setattr(training_clients, "get_job_client",
                         lambda enable_vertex, region: FakeVertex(region))

@@ -6,7 +6,6 @@ import json
 
 import pytest
 from google.cloud.aiplatform_v1.types.custom_job import CustomJob
-from google.cloud.aiplatform_v1.types.job_state import JobState
 from tfx import v1 as tfx
 from tfx.components.trainer import executor as stock_trainer
 from tfx.extensions.google_cloud_ai_platform import training_clients
@@ -21,7 +20,7 @@ from contract.catalogue import MODEL_NAMES
 from contract.keys import MULTI_WORKER
 from pipeline import configs
 from recsys import cli
-from tests.fixtures import kfp_job
+from tests.fixtures import kfp_job, vertex_jobs
 from trainer import task
 
 MODELS = ("mf", "retrieval")
@@ -176,17 +175,7 @@ def test_every_replica_runs_the_run_fn_with_the_model_config_and_multi_worker(
     run as Vertex AI would (its env, a TF_CONFIG) with a stand-in run_fn that records its
     arguments."""
     launched = []
-
-    class FakeVertex(training_clients.VertexJobClient):
-        def create_client(self):
-            self._client = None
-
-        def launch_job(self, project, training_job):
-            launched.append((self._region, project, training_job))
-            self._job_name = f"projects/{project}/locations/{self._region}/customJobs/1"
-
-        def get_job(self):
-            return CustomJob(state=JobState.JOB_STATE_SUCCEEDED)
+    FakeVertex = vertex_jobs.recording_client(launched)
 
     def job_client(enable_vertex, vertex_region):
         assert enable_vertex, "AI Platform (CAIP) training, not Vertex AI"

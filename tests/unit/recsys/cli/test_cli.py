@@ -107,3 +107,19 @@ def test_a_directory_of_spans_needs_a_window(tmp_path, capsys):
     assert capsys.readouterr().err.strip() == (
         f"recsys: error: {tmp_path} holds spans (span-1, span-2): give --window N to train on "
         "the latest N (0: all)")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--models", "deep"], "--models: unknown model 'deep'"),
+    (["--tune", "--tune-trials", "0"], "--tune-trials must be at least 1, got 0"),
+    (["--protocols", "topk,u1"], "--protocols: u1; choose from topk, rating, coldstart"),
+    (["--models", "mf", "--protocols", "coldstart"],
+     "--models mf --protocols coldstart: no protocol run measures these models"),
+])
+def test_bad_benchmark_selections_are_one_line(tmp_path, capsys, args, message):
+    status = cli.main(["benchmark", "--data-dir", str(tmp_path), "--output",
+                       str(tmp_path / "out.json"), *args])
+    error = capsys.readouterr().err.strip()
+    assert status == 2
+    assert error.startswith("recsys: error: ") and message in error and "\n" not in error
+    assert not (tmp_path / "out.json").exists()

@@ -107,6 +107,24 @@ def test_towers_output_embedding_dim(vocab, features, catalogue) -> None:
     assert MovieTower(vocab, 8, use_content=True)(catalogue).shape == (vocab.movies, 8)
 
 
+def test_history_size_tells_one_rating_from_many_of_the_same(vocab) -> None:
+    """A mean of item vectors cannot tell [a] from [a, a, a]; the size embedding can, and only
+    the item count (not the padding's width) matters."""
+    length = vocab.history_length
+    tower = UserTower(vocab, 8, use_id=False, history_encoder=HistoryEncoder(vocab.movies, 8),
+                      history_size_dim=4)
+    once = [0] * (length - 1) + [3]
+    thrice = [0] * (length - 3) + [3, 3, 3]
+    vectors = tower({F.HISTORY_INDEX: tf.constant([once, thrice, once], tf.int64)}).numpy()
+    assert np.abs(vectors[0] - vectors[1]).max() > 1e-5
+    np.testing.assert_allclose(vectors[0], vectors[2])
+    plain = UserTower(vocab, 8, use_id=False, history_encoder=HistoryEncoder(vocab.movies, 8))
+    vectors = plain({F.HISTORY_INDEX: tf.constant([once, thrice], tf.int64)}).numpy()
+    np.testing.assert_allclose(vectors[0], vectors[1], rtol=1e-6)
+    with pytest.raises(ValueError, match="history_size_dim needs a history encoder"):
+        UserTower(vocab, 8, history_size_dim=4)
+
+
 def test_cold_user_embedding_comes_from_demographics(vocab, oov_features) -> None:
     tower = UserTower(vocab, 8, use_demographics=True)
     genders = tf.constant([0, 1, 0, 1], tf.int64)
