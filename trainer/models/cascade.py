@@ -4,7 +4,10 @@ The catalogue entry's `stages` name the two models (contract/catalogue.py); each
 its own catalogue entry and default config and trained as it is alone (its own optimiser,
 batch size, epochs and learning-rate schedule), then `top_k_scores` runs the cascade:
 the first stage scores the catalogue, the movies to exclude (seen, or asked to) are removed,
-its top `candidates` go to the second stage, whose scores order them. Every other movie scores
+its top `candidates` go to the second stage, whose scores order them: the second stage's score
+plus `first_stage_weight` x the first stage's (both stages' scores are softmax logits over the
+catalogue up to their temperatures, so the sum is a product of the two models' distributions,
+the retrieval score a ranking feature as production cascades use it). Every other movie scores
 EXCLUDED_SCORE, below any candidate. Export (trainer/export.py) and evaluation
 (trainer/evaluation.py) use `top_k_scores`, so the SavedModel, the Trainer's metrics and TFMA
 all measure the cascade itself.
@@ -35,6 +38,7 @@ class Cascade(RecommenderModel):
         self.second = build_model(second, vocab, None, catalogue, movie_counts)
         self.stage_configs = (default_config(first), default_config(second))
         self._candidates = config.candidates
+        self.first_stage_weight = config.first_stage_weight
         # The first stage is a two-tower model: query and candidate vectors of embedding_dim.
         self._first_width = self.stage_configs[0].embedding_dim
 
@@ -75,13 +79,15 @@ class Cascade(RecommenderModel):
 
     def top_k_scores(self, queries: tf.Tensor, candidates: tf.Tensor,
                      exclude: tf.Tensor) -> tf.Tensor:
-        """[B, M]: the second stage's scores on the first stage's top `candidates` movies
-        among those not excluded; EXCLUDED_SCORE elsewhere."""
+        """[B, M]: the cascade's scores (see the module) of the first stage's top
+        `candidates` movies among those not excluded; EXCLUDED_SCORE elsewhere."""
         (q1, q2), (c1, c2) = self._split(queries, candidates)
         first = self.first.top_k_scores(q1, c1, exclude)
         n = tf.minimum(self._candidates, tf.shape(first)[1])
-        top = tf.math.top_k(first, k=n).indices  # [B, N]
+        first_top, top = tf.math.top_k(first, k=n)  # [B, N] scores, movie indices
         second = self.second.score_candidates(q2, tf.gather(c2, top))  # [B, N]
+        if self.first_stage_weight:
+            second += self.first_stage_weight * first_top
         # A movie the first stage had to fill the N with from the excluded ones stays out.
         second = tf.where(tf.gather(exclude, top, batch_dims=1), EXCLUDED_SCORE, second)
         rows = tf.repeat(tf.range(tf.shape(top)[0])[:, None], tf.shape(top)[1], axis=1)

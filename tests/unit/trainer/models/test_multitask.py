@@ -53,10 +53,12 @@ def test_ranking_top_k_score_combines_both_heads(make_model, features, catalogue
                                                   batch_dims=1), rtol=1e-4, atol=1e-4)
 
 
-def test_cascade_ranks_the_first_stage_candidates_by_the_second(make_model, features,
-                                                                catalogue) -> None:
+@pytest.mark.parametrize("first_stage_weight", [0.0, 2.5])
+def test_cascade_ranks_the_first_stage_candidates_by_the_second(
+        make_model, features, catalogue, first_stage_weight) -> None:
     counts = np.full(VOCAB.movies, 10, np.int64)  # the ranking stage's cosine schedule
-    cascade = Cascade(entry("two_stage"), VOCAB, CascadeConfig(candidates=10), catalogue, counts)
+    config = CascadeConfig(candidates=10, first_stage_weight=first_stage_weight)
+    cascade = Cascade(entry("two_stage"), VOCAB, config, catalogue, counts)
     queries = cascade.query_embeddings(features)
     candidates = cascade.candidate_embeddings(catalogue)
     exclude = np.zeros((16, VOCAB.movies), bool)
@@ -69,5 +71,6 @@ def test_cascade_ranks_the_first_stage_candidates_by_the_second(make_model, feat
     for row in range(16):
         kept = [m for m in np.argsort(-first[row], kind="stable") if m != 0][:10]
         assert set(np.flatnonzero(scores[row] > EXCLUDED_SCORE)) == set(kept)
-        np.testing.assert_allclose(scores[row, kept], second[row, kept], rtol=1e-4, atol=1e-4)
+        expected = second[row, kept] + first_stage_weight * first[row, kept]
+        np.testing.assert_allclose(scores[row, kept], expected, rtol=1e-4, atol=1e-4)
         assert scores[row, 0] == EXCLUDED_SCORE
