@@ -22,7 +22,7 @@ from contract.catalogue import MODEL_NAMES, Kind, entry
 from contract.keys import MOVIE_COALITIONS, MOVIE_GROUPS, USER_GROUPS
 from tests.fixtures.raw_features import RAW_SPEC
 from trainer import data, serving_requests, task, tflite
-from trainer.config import config_with_overrides
+from trainer.config import config_with_overrides, default_config
 from trainer.export import ServingModule, export
 from trainer.models.base import EXCLUDED_SCORE
 from trainer.models.registry import build_model
@@ -404,13 +404,16 @@ def test_two_stage_saved_model_excludes_seen_movies_and_matches_the_stages(
     returned = [list(movie_ids).index(m) for m in out["movie_ids"][0].numpy()[kept]]
     assert len(seen) == 10 and len(returned) == 4 and not seen & set(returned)
 
-    # By hand: the first stage's unseen movies in order, the second stage's scores on them.
+    # By hand: the first stage's unseen movies in order, each scored by the second stage plus
+    # first_stage_weight x the first stage.
     first, second = model.first, model.second
     first_scores = first.score(first.query_embeddings(features),
                                first.candidate_embeddings(catalogue)).numpy()[0]
     unseen = [m for m in np.argsort(-first_scores) if m not in seen]
     second_scores = second.score(second.query_embeddings(features),
                                  second.candidate_embeddings(catalogue)).numpy()[0]
-    by_hand = sorted(unseen, key=lambda m: -second_scores[m])
+    combined = second_scores + model.first_stage_weight * first_scores
+    assert model.first_stage_weight == default_config("two_stage").first_stage_weight > 0
+    by_hand = sorted(unseen, key=lambda m: -combined[m])
     assert returned[:len(unseen)] == by_hand
-    np.testing.assert_allclose(out["scores"][0, :len(unseen)], second_scores[by_hand], rtol=1e-4)
+    np.testing.assert_allclose(out["scores"][0, :len(unseen)], combined[by_hand], rtol=1e-4)
