@@ -31,7 +31,14 @@ from tfx import v1 as tfx
 from contract import catalogue, splits
 from contract.keys import HPARAMS_KEY, MODEL_NAME_KEY, TOP_K, TUNER_ALGORITHM_KEY, TUNER_TRIALS_KEY
 from trainer import data, task
-from trainer.config import Choice, Range, TrainingConfig, config_with_tuned, search_space
+from trainer.config import (
+    Choice,
+    Range,
+    TrainingConfig,
+    config_with_tuned,
+    default_config,
+    search_space,
+)
 
 SCAN_BATCH = 4096
 TUNING_SEED = 42
@@ -50,18 +57,44 @@ def objective(name: str) -> keras_tuner.Objective:
 
 def hyperparameters(name: str, fixed: Mapping[str, str] | None = None
                     ) -> keras_tuner.HyperParameters:
-    """Model `name`'s search space as KerasTuner HyperParameters; `fixed` fields (the run's
-    --hparam overrides) are left out of the search."""
+    """Model `name`'s search space as KerasTuner HyperParameters, each defaulting to the
+    model's default config value where the space holds it; `fixed` fields (the run's --hparam
+    overrides) are left out of the search."""
+    defaults = default_config(name)
     space = keras_tuner.HyperParameters()
     for field, dimension in search_space(name).items():
         if fixed and field in fixed:
             continue
+        default = getattr(defaults, field)
         if isinstance(dimension, Choice):
-            space.Choice(field, list(dimension.values))
+            space.Choice(field, list(dimension.values),
+                         default=default if default in dimension.values else None)
         elif isinstance(dimension, Range):
             space.Float(field, dimension.low, dimension.high,
-                        sampling="log" if dimension.log else "linear")
+                        sampling="log" if dimension.log else "linear",
+                        default=default if dimension.low <= default <= dimension.high else None)
     return space
+
+
+class _DefaultsFirst:
+    """A KerasTuner oracle mixin: the first trial is the search space's defaults (the model's
+    default config), so the best trial is never worse on validation than the defaults. Bayesian
+    optimisation samples 3 x dimensions random points before its model kicks in, so a budget
+    of a few trials is a random search that would otherwise never see the defaults."""
+
+    def populate_space(self, trial_id: str) -> dict[str, Any]:
+        if not self.trials:  # create_trial records the trial after populate_space
+            return {"status": keras_tuner.engine.trial.TrialStatus.RUNNING,
+                    "values": self.hyperparameters.copy().values}
+        return super().populate_space(trial_id)
+
+
+class _BayesianDefaultsFirst(_DefaultsFirst, keras_tuner.oracles.BayesianOptimizationOracle):
+    pass
+
+
+class _RandomDefaultsFirst(_DefaultsFirst, keras_tuner.oracles.RandomSearchOracle):
+    pass
 
 
 def validation_metrics(
@@ -113,8 +146,7 @@ def make_oracle(name: str, algorithm: str, trials: int,
                 fixed: Mapping[str, str] | None = None) -> keras_tuner.Oracle:
     if algorithm not in ALGORITHMS:
         raise ValueError(f"tuning algorithm must be one of {ALGORITHMS}, got {algorithm!r}")
-    oracle_class = (keras_tuner.oracles.BayesianOptimizationOracle if algorithm == "bayesian"
-                    else keras_tuner.oracles.RandomSearchOracle)
+    oracle_class = _BayesianDefaultsFirst if algorithm == "bayesian" else _RandomDefaultsFirst
     return oracle_class(objective=objective(name), max_trials=trials,
                         hyperparameters=hyperparameters(name, fixed), seed=TUNING_SEED)
 

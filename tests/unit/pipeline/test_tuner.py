@@ -20,7 +20,7 @@ from pipeline import configs, pipeline
 from recsys import cli
 from tests.fixtures import kfp_job, vertex_jobs
 from trainer import tuning
-from trainer.config import config_with_tuned, search_space
+from trainer.config import config_with_tuned, default_config, search_space
 
 
 def _nodes(tmp_path, **fields) -> dict:
@@ -74,6 +74,25 @@ def test_tuner_fn_searches_the_space_minus_the_fixed_overrides(tmp_path) -> None
     fn_args.eval_files = [str(tmp_path / "Split-eval" / "*")]
     with pytest.raises(ValueError, match="validation"):
         tuning.tuner_fn(fn_args)
+
+
+@pytest.mark.parametrize("algorithm", tuning.ALGORITHMS)
+def test_the_first_trial_is_the_models_defaults_then_the_search_moves_on(
+        algorithm, tmp_path) -> None:
+    """A few trials of a random start never see the defaults unless asked: the first trial is
+    them, so tuning cannot pick something worse on validation than the defaults."""
+    oracle = tuning.make_oracle("mf", algorithm, 3, fixed={"epochs": "5"})
+    oracle._set_project_dir(str(tmp_path), "tune_mf")  # what a Tuner does with its oracle
+    defaults = default_config("mf")
+    first = oracle.create_trial("tuner0")
+    assert first.hyperparameters.values == {
+        "learning_rate": defaults.learning_rate, "l2": defaults.l2,
+        "embedding_dim": defaults.embedding_dim}
+    oracle.update_trial(first.trial_id, {"val_rmse": 0.9})
+    oracle.end_trial(first)
+    second = oracle.create_trial("tuner0")
+    assert second.hyperparameters.values != first.hyperparameters.values
+    assert set(second.hyperparameters.values) == {"learning_rate", "l2", "embedding_dim"}
 
 
 def test_the_trainer_applies_tuned_values_over_defaults_and_overrides_over_both() -> None:
