@@ -11,7 +11,7 @@ import argparse
 import time
 
 from contract import catalogue
-from recsys.cli import common
+from recsys.cli import common, local_run
 from recsys.cli.common import CliError
 
 
@@ -100,7 +100,7 @@ def _benchmark(args: argparse.Namespace) -> int:
 def _execute_logged(settings, verbose: bool) -> None:
     log = None if verbose else common.new_log_path(settings.output_dir, "run")
     with common.output_to_log(log):
-        common.execute_pipeline(settings)
+        local_run.execute_pipeline(settings)
 
 
 # -- bench-scale ---------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from recsys.cli import common
+from recsys.cli import common, local_run
 
 
 def register(commands: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> None:
@@ -13,10 +13,11 @@ def register(commands: argparse._SubParsersAction, parent: argparse.ArgumentPars
                               help="run the pipeline on this machine (LocalDagRunner)")
     common.add_data_source_arguments(
         run, data_dir_help="directory with raw MovieLens files, or of spans")
-    common.add_local_run_arguments(run)
+    local_run.add_local_run_arguments(run)
     run.set_defaults(handler=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
-    common.run_locally(common.local_settings(args, lambda: common.data_dir(args)), args.verbose)
+    settings = local_run.local_settings(args, lambda: common.data_dir(args))
+    local_run.run_locally(settings, args.verbose)
     return 0

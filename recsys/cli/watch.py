@@ -19,7 +19,7 @@ import argparse
 import dataclasses
 import time
 
-from recsys.cli import common
+from recsys.cli import common, local_run
 from recsys.cli.common import CliError
 
 DEFAULT_POLL_SECONDS = 60.0
@@ -36,7 +36,7 @@ def register(commands: argparse._SubParsersAction, parent: argparse.ArgumentPars
                        help="exit after N runs (default: keep watching)")
     watch.add_argument("--poll-seconds", type=float, default=DEFAULT_POLL_SECONDS,
                        help="between two looks at the data directory (default: %(default)s)")
-    common.add_local_run_arguments(watch)
+    local_run.add_local_run_arguments(watch)
     watch.set_defaults(handler=_watch, window=0)  # every span, unless --window says otherwise
 
 
@@ -69,7 +69,7 @@ def _watch(args: argparse.Namespace) -> int:
         raise CliError(f"--poll-seconds must be more than 0, got {args.poll_seconds}")
     if args.max_runs is not None and args.max_runs < 1:
         raise CliError(f"--max-runs must be at least 1, got {args.max_runs}")
-    settings = common.local_settings(args, lambda: args.data_dir)
+    settings = local_run.local_settings(args, lambda: args.data_dir)
     from components.movielens_example_gen import spans  # TensorFlow: after the checks
     from recsys.inspection import run_summary
 
@@ -87,7 +87,7 @@ def _watch(args: argparse.Namespace) -> int:
                 common.console.print(f"span {span}: complete, running", markup=False)
                 runs += 1
                 try:
-                    common.run_locally(dataclasses.replace(settings, span=span), args.verbose,
+                    local_run.run_locally(dataclasses.replace(settings, span=span), args.verbose,
                                        command="watch")
                     status = 0
                 except Exception as error:  # noqa: BLE001 - printed as recsys run prints it
