@@ -148,9 +148,12 @@ def _read_models(settings: PipelineSettings, label: str) -> dict[str, dict[str, 
 
 def cold_start_rows(results: dict[str, dict[str, Any]]) -> list[tuple[str, str, Any, Any, int]]:
     """(bucket, model or "popularity", HR@10, NDCG@10, examples) of every COLDSTART model,
-    popularity once per bucket (it is the same in every model's run)."""
+    popularity once per bucket (it is the same in every model's run). Other protocols' new
+    movies (the few a TOPK or RATING test split holds) are not in it."""
     rows, popularity = [], {}
     for key, entry in results.items():
+        if entry.get("protocol") != splits.Protocol.COLDSTART.value:
+            continue
         for bucket, figures in sorted(entry.get("cold_start_buckets", {}).items()):
             rows.append((bucket, key.split("@", 1)[0], figures["hit_rate_at_10"],
                          figures["ndcg_at_10"], figures["examples"]))

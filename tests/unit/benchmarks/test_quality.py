@@ -76,10 +76,15 @@ def test_cold_start_rows_put_popularity_once_per_bucket() -> None:
                 "popularity_hit_rate_at_10": popular, "popularity_ndcg_at_10": popular / 2}
 
     results = {
-        "hybrid@coldstart": {"cold_start_buckets": {"new_movie": bucket(0.1, 0.0),
+        "hybrid@coldstart": {"protocol": "coldstart",
+                             "cold_start_buckets": {"new_movie": bucket(0.1, 0.0),
                                                     "new_user_given_1": bucket(0.3, 0.2)}},
-        "retrieval@coldstart": {"cold_start_buckets": {"new_movie": bucket(0.05, 0.0)}},
-        "mf@rating": {"rmse": 0.9},
+        "retrieval@coldstart": {"protocol": "coldstart",
+                                "cold_start_buckets": {"new_movie": bucket(0.05, 0.0)}},
+        # A TOPK test split's few new movies: not the coldstart protocol's bucket.
+        "hybrid@topk": {"protocol": "topk",
+                        "cold_start_buckets": {"new_movie": bucket(0.0, 0.0, examples=3)}},
+        "mf@rating": {"protocol": "rating", "rmse": 0.9},
     }
     assert quality.cold_start_rows(results) == [
         ("new_movie", "hybrid", 0.1, 0.05, 40), ("new_movie", "retrieval", 0.05, 0.025, 40),
