@@ -1,7 +1,9 @@
 """A pipeline run on this machine, shared by `recsys run`, `recsys watch` and the benchmark:
 its flags and settings, the input check, the run with its progress, log and summary.
 
-Nothing here imports TensorFlow at module level (see `recsys.cli.common`).
+Nothing here imports TensorFlow at module level (see `recsys.cli.common`). It prints through
+`common.console`, never a copy of it: `output_to_log` replaces that console while a run's
+output goes to its log.
 """
 
 from __future__ import annotations
@@ -14,10 +16,10 @@ from collections.abc import Callable
 from typing import Any
 
 from pipeline.configs import PipelineSettings
+from recsys.cli import common
 from recsys.cli.common import (
     CliError,
     add_pipeline_arguments,
-    console,
     native_output_silenced,
     new_log_path,
     output_to_log,
@@ -96,17 +98,17 @@ def run_locally(settings: PipelineSettings, verbose: bool, command: str = "run")
     started = time.monotonic()
     with output_to_log(log):
         if log:
-            console.print(f"log: {log}", markup=False)
+            common.console.print(f"log: {log}", markup=False)
         check_input(settings)
         execute_pipeline(settings)
-        console.print(f"pipeline finished in {time.monotonic() - started:.0f} s")
+        common.console.print(f"pipeline finished in {time.monotonic() - started:.0f} s")
         print_summary(settings.metadata_path)
         from recsys.inspection import report  # TensorFlow, matplotlib: once the run is done
 
         path = report.write_report(settings.metadata_path,
                                    os.path.join(settings.output_dir, "report"),
                                    data_dir=settings.data_dir)
-        console.print(f"report: {path}", markup=False)
+        common.console.print(f"report: {path}", markup=False)
 
 
 def check_input(settings: PipelineSettings) -> None:
@@ -129,38 +131,38 @@ def print_summary(metadata_path: str) -> None:
     nodes = run_summary.latest_run(run_summary.open_store(metadata_path))
     spans = run_summary.window_spans(nodes)
     if spans:
-        console.print(f"spans: {', '.join(map(str, spans))} (latest {spans[-1]})",
+        common.console.print(f"spans: {', '.join(map(str, spans))} (latest {spans[-1]})",
                       markup=False)
     for note in run_summary.data_notes(nodes):
-        console.print(f"data: {note}", markup=False)
+        common.console.print(f"data: {note}", markup=False)
     results = run_summary.model_results(nodes)
     if not results:
         return
     verdict = {True: "yes", False: "NO", None: ""}
     rows = [(r.name, r.hit_rate, r.ndcg, r.popularity_hit_rate, r.rmse, verdict[r.blessed],
              verdict[r.serves], r.pushed_to or "-") for r in results]
-    console.print()
-    console.print(table(
+    common.console.print()
+    common.console.print(table(
         ("model", "HR@10", "NDCG@10", "popular HR@10", "RMSE", "blessed", "serves",
          "pushed to"), rows))
     for result in results:  # why a model was refused: the thresholds it failed
         if result.failed_checks:
-            console.print(f"{result.name} not blessed: "
+            common.console.print(f"{result.name} not blessed: "
                           f"{'; '.join(c.describe() for c in result.failed_checks)}",
                           markup=False)
         if result.serves is False:  # one line: why a blessed model was not pushed
-            console.print(f"{result.name}: not pushed, the infra check refused it: "
+            common.console.print(f"{result.name}: not pushed, the infra check refused it: "
                           f"{result.infra_reason}", markup=False)
     written = [r for r in results if r.recommendations]
     if written:
-        console.print("\nbatch recommendations (top 10 per user, similar movies per movie):")
+        common.console.print("\nbatch recommendations (top 10 per user, similar movies per movie):")
         for r in written:
-            console.print(f"  {r.name:<11} {r.recommendations.destination} "
+            common.console.print(f"  {r.name:<11} {r.recommendations.destination} "
                           f"({r.recommendations.users:,} users, "
                           f"{r.recommendations.movies:,} movies)", markup=False)
     evaluation = next((r.evaluation_uri for r in results if r.evaluation_uri), None)
     if evaluation:
-        console.print(
+        common.console.print(
             f"\nTFMA results: {os.path.dirname(evaluation)}/<id>; Trainer metrics: "
             "pipeline_root/Trainer.<model>/model_run/<id>/metrics.json", markup=False)
 
@@ -175,7 +177,7 @@ def execute_pipeline(settings: Any) -> None:
 
     def show(update: progress.NodeUpdate) -> None:
         seconds = "" if update.seconds is None else f" ({update.seconds:.0f} s)"
-        console.print(f"  {update.node:<32} {update.state}{seconds}", markup=False)
+        common.console.print(f"  {update.node:<32} {update.state}{seconds}", markup=False)
 
     with progress.watch_run(settings.metadata_path, show):
         local_runner.run(settings)
