@@ -41,10 +41,7 @@ def _add_benchmark(commands: argparse._SubParsersAction, parent: argparse.Argume
                        help="comma-separated protocol runs (topk, rating, coldstart, and u1 "
                             "when DATA_DIR has u1.base/u1.test; default: all); the peers run "
                             "on the chosen protocols' splits")
-    bench.add_argument("--tune", action="store_true",
-                       help="tune each model first, as `recsys run --tune` does")
-    bench.add_argument("--tune-trials", type=int, default=common.DEFAULT_TUNE_TRIALS,
-                       help="with --tune, trials per model (default: %(default)s)")
+    common.add_tuning_arguments(bench)
     common.add_history_length_argument(bench)
     bench.set_defaults(handler=_benchmark)
 
@@ -65,13 +62,15 @@ def _benchmark(args: argparse.Namespace) -> int:
     hparams = common.hyper_parameters(args.hparam)
     history_length = common.history_length(args)
     models = common.model_names(args.models)
-    if args.tune_trials < 1:
-        raise CliError(f"--tune-trials must be at least 1, got {args.tune_trials}")
+    trials = common.tune_trials(args)
     data_dir = common.data_dir(args)
     with common.native_output_silenced(args.verbose):  # TensorFlow's start-up lines
         from benchmarks import quality, run_peers  # TensorFlow: after the argument checks
 
     labels = _protocol_labels(args.protocols, quality.run_labels(data_dir))
+    if not quality.protocol_runs(data_dir, models, labels):
+        raise CliError(f"--models {args.models} --protocols {args.protocols}: no protocol run "
+                       "measures these models")
 
     started = time.monotonic()
 
@@ -81,10 +80,7 @@ def _benchmark(args: argparse.Namespace) -> int:
         _execute_logged(settings, args.verbose)
 
     results = quality.run(data_dir, hparams, args.work_dir, execute, history_length,
-                          models, labels, args.tune_trials if args.tune else 0)
-    if not results:
-        raise CliError(f"--models {args.models} --protocols {args.protocols}: no protocol run "
-                       "measures these models")
+                          models, labels, trials)
     common.console.print(run_peers.format_table(results), markup=False)
     cold = quality.cold_start_rows(results)
     if cold:

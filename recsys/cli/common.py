@@ -255,6 +255,23 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
                         help="override a hyper-parameter, e.g. mf.epochs=10 (repeatable)")
 
 
+def add_tuning_arguments(parser: argparse.ArgumentParser) -> None:
+    """--tune and --tune-trials (read back by `tune_trials`)."""
+    parser.add_argument("--tune", action="store_true",
+                        help="tune each model's hyper-parameters first (TFX Tuner, KerasTuner "
+                             "Bayesian search fitting the train split, scored on the "
+                             "validation split); --hparam values stay fixed")
+    parser.add_argument("--tune-trials", type=int, default=DEFAULT_TUNE_TRIALS,
+                        help="with --tune, trials per model (default: %(default)s)")
+
+
+def tune_trials(args: argparse.Namespace) -> int:
+    """Trials per model, checked; 0 without --tune."""
+    if args.tune_trials < 1:
+        raise CliError(f"--tune-trials must be at least 1, got {args.tune_trials}")
+    return args.tune_trials if args.tune else 0
+
+
 def add_pipeline_arguments(parser: argparse.ArgumentParser) -> None:
     """The flags that shape what a pipeline run does, shared by every command that builds one:
     models, protocol, hyper-parameters, gates and the data gate."""
@@ -278,12 +295,7 @@ def add_pipeline_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--drift-threshold", type=float,
                         help="fail when a feature's distance to the previous run's statistics "
                              "exceeds this (0..1; default: per feature, schema/schema.pbtxt)")
-    parser.add_argument("--tune", action="store_true",
-                        help="tune each model's hyper-parameters first (TFX Tuner, KerasTuner "
-                             "Bayesian search fitting the train split, scored on the "
-                             "validation split); --hparam values stay fixed")
-    parser.add_argument("--tune-trials", type=int, default=DEFAULT_TUNE_TRIALS,
-                        help="with --tune, trials per model (default: %(default)s)")
+    add_tuning_arguments(parser)
     add_history_length_argument(parser)
     parser.add_argument("--duplicate-ratings", default=rules.DuplicatePolicy.KEEP_LATEST.value,
                         choices=[policy.value for policy in rules.DuplicatePolicy],
@@ -362,8 +374,7 @@ def pipeline_options(args: argparse.Namespace) -> dict[str, Any]:
                         ("--drift-threshold", args.drift_threshold)):
         if value is not None and not 0.0 <= value <= 1.0:
             raise CliError(f"{flag} must be between 0 and 1, got {value}")
-    if args.tune_trials < 1:
-        raise CliError(f"--tune-trials must be at least 1, got {args.tune_trials}")
+    trials = tune_trials(args)
     if args.min_eval_examples < 1:
         raise CliError(f"--min-eval-examples must be at least 1, got {args.min_eval_examples}")
     if args.latency_budget_ms <= 0:
@@ -391,7 +402,7 @@ def pipeline_options(args: argparse.Namespace) -> dict[str, Any]:
             "quarantine_bad_rows": args.quarantine_bad_rows,
             "max_bad_row_fraction": args.max_bad_row_fraction,
             "drift_threshold": args.drift_threshold,
-            "tune_trials": args.tune_trials if args.tune else 0,
+            "tune_trials": trials,
             "history_length": history_length(args),
             "duplicate_ratings": args.duplicate_ratings, **timestamp_window(args),
             "latency_budget_ms": args.latency_budget_ms,
