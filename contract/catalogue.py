@@ -70,7 +70,8 @@ _TWO_TOWER = "trainer.models.two_tower.TwoTowerModel"
 CATALOGUE: tuple[ModelEntry, ...] = (
     ModelEntry(
         "sequential", Kind.RETRIEVAL,
-        "next movie from the user's history (bag-of-words, CNN or GRU); TFLite on device",
+        "next movie from the user's history (self-attention, GRU, CNN or bag-of-words); TFLite "
+        "on device",
         _TWO_TOWER, "trainer.config.SequentialConfig",
         query=(Group.HISTORY,), candidate=(Group.MOVIE_ID,), gate=TOP_K_GATE, tflite=True),
     ModelEntry(
@@ -86,11 +87,11 @@ CATALOGUE: tuple[ModelEntry, ...] = (
         query=(Group.USER_ID,), candidate=(Group.MOVIE_ID,), gate=TOP_K_GATE),
     ModelEntry(
         "two_stage", Kind.RETRIEVAL,
-        "cascade: hybrid's top 100 candidates re-ranked by the multi-task ranking model",
+        "cascade: sequential's top 100 candidates re-ranked by the multi-task ranking model",
         "trainer.models.cascade.Cascade", "trainer.config.CascadeConfig",
         query=(Group.USER_ID, Group.DEMOGRAPHICS, Group.HISTORY),
         candidate=(Group.MOVIE_ID, Group.CONTENT), gate=TOP_K_GATE, explain=False,
-        stages=("hybrid", "ranking")),
+        stages=("sequential", "ranking")),
     ModelEntry(
         "ranking", Kind.RATING,
         "multi-task wide & deep: rating and implicit-feedback heads over ids, side features "

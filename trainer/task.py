@@ -34,7 +34,7 @@ from contract.keys import (
     TOP_K,
 )
 from trainer import data, evaluation, serving_requests, tensorboard, tflite, warm_start
-from trainer.config import TrainingConfig, config_with_tuned
+from trainer.config import TRAINING_SEED, TrainingConfig, config_with_tuned
 from trainer.errors import TrainingDiverged
 from trainer.export import ServingModule, export
 from trainer.models.base import RecommenderModel
@@ -42,7 +42,6 @@ from trainer.models.registry import build_model
 from trainer.models.towers import VocabSizes
 
 SCAN_BATCH = 4096
-TRAINING_SEED = 42
 REFIT_RUN = "refit"  # the refit's TensorBoard curves: <model_run>/refit/train
 # Users or movies with fewer training ratings than this count as cold in the eval report.
 COLD_THRESHOLD = 5

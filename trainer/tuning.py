@@ -32,6 +32,7 @@ from contract import catalogue, splits
 from contract.keys import HPARAMS_KEY, MODEL_NAME_KEY, TOP_K, TUNER_ALGORITHM_KEY, TUNER_TRIALS_KEY
 from trainer import data, task
 from trainer.config import (
+    TRAINING_SEED,
     Choice,
     Range,
     TrainingConfig,
@@ -111,7 +112,7 @@ def validation_metrics(
     def batches(patterns: list[str], batch_size: int = SCAN_BATCH, shuffle: bool = False):
         return data.dataset(patterns, data_accessor, tft_output, batch_size, shuffle=shuffle)
 
-    tf.keras.utils.set_random_seed(task.TRAINING_SEED)
+    tf.keras.utils.set_random_seed(TRAINING_SEED)
     vocab = data.vocab_sizes(tft_output)
     tables = data.training_tables(batches(train_files), vocab)
     model, _ = task.fit(name, vocab, config, tables,

@@ -2,7 +2,7 @@
 
 The catalogue entry's `stages` name the two models (contract/catalogue.py); each is built from
 its own catalogue entry and default config and trained as it is alone (its own optimiser,
-batch size, epochs and learning-rate schedule), then `top_k_scores` runs the cascade:
+batch size, epochs, learning-rate schedule and seed), then `top_k_scores` runs the cascade:
 the first stage scores the catalogue, the movies to exclude (seen, or asked to) are removed,
 its top `candidates` go to the second stage, whose scores order them: the second stage's score
 plus `first_stage_weight` x the first stage's (both stages' scores are softmax logits over the
@@ -19,7 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 from contract.catalogue import ModelEntry
-from trainer.config import CascadeConfig, default_config
+from trainer.config import TRAINING_SEED, CascadeConfig, default_config
 from trainer.models.base import EXCLUDED_SCORE, RecommenderModel
 from trainer.models.registry import build_model
 from trainer.models.towers import Features, VocabSizes
@@ -109,6 +109,10 @@ class Cascade(RecommenderModel):
         history = tf.keras.callbacks.History()
         history.history = {}
         for stage, config in zip((self.first, self.second), self.stage_configs, strict=True):
+            # Each stage from the seed a model alone starts from: the first stage's shape and
+            # training do not decide the second's initial weights.
+            tf.keras.utils.set_random_seed(TRAINING_SEED)
+
             def rebatch(batches: tf.data.Dataset | None, size: int = config.batch_size):
                 return None if batches is None else batches.unbatch().batch(size)
 

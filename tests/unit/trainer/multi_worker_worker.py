@@ -22,7 +22,7 @@ from contract import features as F
 from tests.fixtures.model_inputs import VOCAB
 from tests.fixtures.model_inputs import make_features as _make_features
 from trainer import data, task
-from trainer.config import config_with_overrides
+from trainer.config import TRAINING_SEED, config_with_overrides
 
 EXAMPLES, BATCH_SIZE, EPOCHS = 256, 64, 2
 CHIEF_EXPORT_SECONDS = 3
@@ -38,7 +38,7 @@ def tiny_batches() -> tf.data.Dataset:
 
 def train(strategy: tf.distribute.Strategy | None) -> tf.keras.Model:
     """The trainer's `fit` of a small retrieval model on `tiny_batches`, seeded as in run_fn."""
-    tf.keras.utils.set_random_seed(task.TRAINING_SEED)
+    tf.keras.utils.set_random_seed(TRAINING_SEED)
     batches = tiny_batches()
     # Adagrad, unlike Adam, scales its step with the gradient: a wrong loss scaling shows.
     config = config_with_overrides("retrieval", {

@@ -3,13 +3,15 @@ the refit runs the epochs the first fit kept."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import tensorflow as tf
 
+from contract import catalogue
 from tests.fixtures.documented import assert_documented
 from tests.fixtures.model_inputs import FAST, VOCAB, make_features
 from trainer import data, task
-from trainer.config import config_with_overrides
+from trainer.config import TRAINING_SEED, config_with_overrides, default_config
 from trainer.errors import TrainingDiverged
 
 
@@ -51,5 +53,21 @@ def test_a_cascade_trains_through_the_same_loop() -> None:
     config = config_with_overrides("two_stage", {})
     tables = data.training_tables(_batches(), VOCAB)
     _, curves = task.fit("two_stage", VOCAB, config, tables, _batches())
-    assert {"hybrid_loss", "ranking_loss"} <= set(curves)
+    assert {f"{stage}_loss" for stage in catalogue.entry("two_stage").stages} <= set(curves)
     assert task.kept_epochs(config, curves) == config.epochs
+
+
+def test_a_cascade_stage_trains_as_it_does_alone() -> None:
+    """Each stage starts from the training seed, so the second stage ends with the weights of
+    the same model fitted alone on the same batches: the first stage cannot move it."""
+    tables = data.training_tables(_batches(), VOCAB)
+    cascade, _ = task.fit("two_stage", VOCAB, config_with_overrides("two_stage", {}), tables,
+                          _batches())
+    name = catalogue.entry("two_stage").stages[1]
+    config = default_config(name)
+    tf.keras.utils.set_random_seed(TRAINING_SEED)
+    alone, _ = task.fit(name, VOCAB, config, tables,
+                        _batches().unbatch().batch(config.batch_size))
+    assert len(cascade.second.weights) == len(alone.weights) > 0
+    for inside, outside in zip(cascade.second.weights, alone.weights, strict=True):
+        np.testing.assert_allclose(inside.numpy(), outside.numpy(), rtol=1e-5, err_msg=inside.name)
