@@ -105,14 +105,15 @@ def validation_metrics(
     validation_files: list[str],
     data_accessor: tfx.components.DataAccessor,
     tft_output: tft.TFTransformOutput,
+    seed: int = TRAINING_SEED,
 ) -> dict[str, Any]:
-    """Fits model `name` with `config` on the train files, scores the validation files as the
-    Trainer scores the test split (trainer.task.evaluate), the validation movies not counted as
-    seen. Keys prefixed `val_`."""
+    """Fits model `name` with `config` from training `seed` on the train files, scores the
+    validation files as the Trainer scores the test split (trainer.task.evaluate), the
+    validation movies not counted as seen. Keys prefixed `val_`."""
     def batches(patterns: list[str], batch_size: int = SCAN_BATCH, shuffle: bool = False):
         return data.dataset(patterns, data_accessor, tft_output, batch_size, shuffle=shuffle)
 
-    tf.keras.utils.set_random_seed(TRAINING_SEED)
+    tf.keras.utils.set_random_seed(seed)
     vocab = data.vocab_sizes(tft_output)
     tables = data.training_tables(batches(train_files), vocab)
     model, _ = task.fit(name, vocab, config, tables,
