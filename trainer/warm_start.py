@@ -16,7 +16,8 @@ the vocabularies: users and movies come and go, and the order (by frequency) cha
      genre projection's rows) row by row through the vocabularies: a known id keeps its
      trained row, a new id keeps its fresh initialisation, the out-of-vocabulary row keeps
      the base's;
-   - every other variable (dense layers, GRU, convolutions, age and year buckets, biases) as
+   - every other variable (dense layers, GRU, convolutions, age and year buckets, attention's
+     positions, biases) as
      it is; an Embedding layer not listed in `id_tables` (of a future model) starts fresh.
    The optimizer starts fresh: its moments belong to the old rows.
 """
@@ -37,6 +38,7 @@ from trainer.models.base import RecommenderModel
 from trainer.models.registry import build_model
 from trainer.models.towers import (
     BiasedFactors,
+    CausalSelfAttention,
     HistoryEncoder,
     MovieTower,
     UserTower,
@@ -237,8 +239,8 @@ def id_tables(model: RecommenderModel) -> dict[int, Space]:
 
 
 def fixed_bucket_embeddings(model: RecommenderModel) -> set[int]:
-    """id(variable) of the Embedding tables over fixed buckets (age, year, history size):
-    copied as is."""
+    """id(variable) of the Embedding tables over fixed buckets (age, year, history size,
+    attention's recency positions): copied as is."""
     fixed = set()
     for module in (model, *model.submodules):
         if isinstance(module, UserTower):
@@ -248,6 +250,8 @@ def fixed_bucket_embeddings(model: RecommenderModel) -> set[int]:
                 fixed.add(id(module.history_size.embeddings))
         elif isinstance(module, MovieTower) and module.year_embedding is not None:
             fixed.add(id(module.year_embedding.embeddings))
+        elif isinstance(module, CausalSelfAttention):  # load_base checks the history length
+            fixed.add(id(module.positions.embeddings))
     return fixed
 
 
