@@ -17,8 +17,8 @@ the vocabularies: users and movies come and go, and the order (by frequency) cha
      trained row, a new id keeps its fresh initialisation, the out-of-vocabulary row keeps
      the base's;
    - every other variable (dense layers, GRU, convolutions, age and year buckets, attention's
-     positions, biases) as
-     it is; an Embedding layer not listed in `id_tables` (of a future model) starts fresh.
+     positions, biases) as it is; an Embedding layer not listed in `id_tables` (of a future
+     model) starts fresh.
    The optimizer starts fresh: its moments belong to the old rows.
 """
 
