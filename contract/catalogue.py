@@ -101,7 +101,8 @@ CATALOGUE: tuple[ModelEntry, ...] = (
         candidate=(Group.MOVIE_ID, Group.CONTENT), gate=RATING_GATE),
     ModelEntry(
         "mf", Kind.RATING,
-        "biased matrix factorization: global + user + movie bias + dot product",
+        "matrix factorization: Bayesian, sampled by Gibbs sampling, or biased and trained "
+        "by Adam (solver)",
         "trainer.models.mf.BiasedMatrixFactorization", "trainer.config.MFConfig",
         query=(Group.USER_ID,), candidate=(Group.MOVIE_ID,), gate=RATING_GATE),
 )

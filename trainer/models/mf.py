@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import numpy as np
 import tensorflow as tf
 
 from contract import features as F
 from contract.catalogue import ModelEntry
 from trainer.config import MFConfig
+from trainer.models import gibbs
 from trainer.models.base import RatingModel
 from trainer.models.towers import BiasedFactors, Features, VocabSizes
 
@@ -18,6 +20,12 @@ class BiasedMatrixFactorization(RatingModel):
     their L2 live in `towers.BiasedFactors`. The top-K query [B, D + 2] and candidate
     [M, D + 2] vectors dot to the predicted rating less the global bias, so they rank movies
     exactly as the rating does.
+
+    Fitted by `config.solver`: "adam" trains the parameters by gradient descent (Keras' fit);
+    "gibbs" samples the posterior of Bayesian MF (trainer.models.gibbs) and stores the S kept
+    samples side by side, each side scaled by 1/sqrt(S), so that one dot product is their
+    average: D = embedding_dim x S, biases 0 (the samples' vectors carry them), global bias
+    the training mean.
     """
 
     def __init__(
@@ -25,8 +33,53 @@ class BiasedMatrixFactorization(RatingModel):
     ) -> None:
         """`_tables` (the catalogue and movie counts two-tower models take) are not needed."""
         super().__init__(entry)
-        self.factors = BiasedFactors(vocab, config.embedding_dim, config.l2, config.bias_l2,
-                                     config.rating_mean)
+        self._config, self._vocab = config, vocab
+        # A Gibbs posterior has its priors; an L2 penalty would only distort its reported loss.
+        gradient = config.solver == "adam"
+        self.factors = BiasedFactors(vocab, config.vector_width, config.l2 * gradient,
+                                     config.bias_l2 * gradient, config.rating_mean)
+
+    def fit(self, x: tf.data.Dataset, epochs: int = 1, verbose: int = 2,
+            validation_data: tf.data.Dataset | None = None, **kwargs
+            ) -> tf.keras.callbacks.History:
+        """Keras' fit under "adam". Under "gibbs": the posterior sampled from every event of
+        `x` (batches with user_index, movie_index, rating); a sweep is an epoch to the
+        `callbacks` (TensorBoard's curves) and in the returned curves (`loss`, `rmse`, their
+        `val_` twins with `validation_data`); `epochs` does not apply."""
+        if self._config.solver == "adam":
+            return super().fit(x, epochs=epochs, verbose=verbose,
+                               validation_data=validation_data, **kwargs)
+        callbacks = tf.keras.callbacks.CallbackList(kwargs.get("callbacks"), model=self)
+        callbacks.on_train_begin()
+        # Seeded from NumPy's global state, which the Trainer seeds (TRAINING_SEED).
+        rng = np.random.default_rng(np.random.randint(2**31 - 1))
+        posterior = gibbs.sample_posterior(
+            _ratings(x), self._vocab.users + 1, self._vocab.movies + 1,
+            self._config.embedding_dim, self._config.noise_precision,
+            self._config.kept_sweeps, rng,
+            None if validation_data is None else _ratings(validation_data),
+            on_sweep=callbacks.on_epoch_end)
+        self._store(posterior)
+        callbacks.on_train_end()
+        history = tf.keras.callbacks.History()
+        history.history = posterior.curves
+        return history
+
+    def _store(self, posterior: gibbs.Posterior) -> None:
+        def side_by_side(samples: np.ndarray) -> np.ndarray:  # [S, R, D] -> [R, S x D]
+            scaled = samples / np.sqrt(len(samples))
+            return np.concatenate(list(scaled), axis=1)
+
+        factors = self.factors
+        for layer, values in (
+                (factors.user_vectors, side_by_side(posterior.user_vectors)),
+                (factors.movie_vectors, side_by_side(posterior.movie_vectors)),
+                (factors.user_bias, np.zeros((self._vocab.users + 1, 1))),
+                (factors.movie_bias, np.zeros((self._vocab.movies + 1, 1)))):
+            if not layer.built:
+                layer.build((None,))
+            layer.set_weights([values.astype(np.float32)])
+        factors.global_bias.assign(posterior.mean)
 
     def estimate_rating(self, features: Features, training: bool | None = None) -> tf.Tensor:
         return self.factors(features)
@@ -44,3 +97,15 @@ class BiasedMatrixFactorization(RatingModel):
     def item_embeddings(self, catalogue: Features) -> tf.Tensor:
         """movie_index [M] -> [M, D] movie vectors (without the bias: similarity, not appeal)."""
         return self.factors.movie_vectors(catalogue[F.MOVIE_INDEX])
+
+
+def _ratings(batches: tf.data.Dataset) -> gibbs.Ratings:
+    """Every event of `batches` as arrays."""
+    columns: dict[str, list[np.ndarray]] = {F.USER_INDEX: [], F.MOVIE_INDEX: [], F.RATING: []}
+    for batch in batches:
+        for key, values in columns.items():
+            values.append(np.reshape(batch[key].numpy(), [-1]))
+    users, movies, ratings = (np.concatenate(values) if values else np.zeros(0)
+                              for values in columns.values())
+    return gibbs.Ratings(users.astype(np.int64), movies.astype(np.int64),
+                         ratings.astype(np.float64))

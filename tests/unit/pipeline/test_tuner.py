@@ -81,18 +81,17 @@ def test_the_first_trial_is_the_models_defaults_then_the_search_moves_on(
         algorithm, tmp_path) -> None:
     """A few trials of a random start never see the defaults unless asked: the first trial is
     them, so tuning cannot pick something worse on validation than the defaults."""
-    oracle = tuning.make_oracle("mf", algorithm, 3, fixed={"epochs": "5"})
+    oracle = tuning.make_oracle("mf", algorithm, 3, fixed={"sweeps": "5"})
     oracle._set_project_dir(str(tmp_path), "tune_mf")  # what a Tuner does with its oracle
     defaults = default_config("mf")
     first = oracle.create_trial("tuner0")
     assert first.hyperparameters.values == {
-        "learning_rate": defaults.learning_rate, "l2": defaults.l2,
-        "embedding_dim": defaults.embedding_dim}
+        "embedding_dim": defaults.embedding_dim, "noise_precision": defaults.noise_precision}
     oracle.update_trial(first.trial_id, {"val_rmse": 0.9})
     oracle.end_trial(first)
     second = oracle.create_trial("tuner0")
     assert second.hyperparameters.values != first.hyperparameters.values
-    assert set(second.hyperparameters.values) == {"learning_rate", "l2", "embedding_dim"}
+    assert set(second.hyperparameters.values) == {"embedding_dim", "noise_precision"}
 
 
 def test_the_trainer_applies_tuned_values_over_defaults_and_overrides_over_both() -> None:

@@ -20,7 +20,8 @@ def _batches() -> tf.data.Dataset:
 
 
 def test_a_diverging_loss_stops_training_naming_model_and_learning_rate() -> None:
-    config = config_with_overrides("mf", {**FAST, "learning_rate": "1e30", "epochs": "3"})
+    config = config_with_overrides("mf", {**FAST, "solver": "adam", "learning_rate": "1e30",
+                                          "epochs": "3"})
     tables = data.training_tables(_batches(), VOCAB)
     with pytest.raises(TrainingDiverged) as error:
         task.fit("mf", VOCAB, config, tables, _batches())
@@ -31,7 +32,7 @@ def test_a_diverging_loss_stops_training_naming_model_and_learning_rate() -> Non
 
 
 def test_a_finite_loss_trains_every_epoch() -> None:
-    config = config_with_overrides("mf", {**FAST, "epochs": "2"})
+    config = config_with_overrides("mf", {**FAST, "solver": "adam", "epochs": "2"})
     _, curves = task.fit("mf", VOCAB, config, data.training_tables(_batches(), VOCAB),
                          _batches())
     assert len(curves["loss"]) == 2
@@ -41,7 +42,7 @@ def test_a_finite_loss_trains_every_epoch() -> None:
 def test_the_refit_trains_as_many_epochs_as_the_fit_kept(patience, expected) -> None:
     """Early stopping restored the epoch of the lowest validation loss (the 3rd); the refit on
     training + validation runs that many, and every epoch without early stopping."""
-    config = config_with_overrides("mf", {"epochs": "5",
+    config = config_with_overrides("mf", {"solver": "adam", "epochs": "5",
                                           "early_stopping_patience": str(patience)})
     curves = {"loss": [5, 4, 3, 2, 1], "val_loss": [3.0, 2.5, 2.4, 2.6, 2.7]}
     assert task.kept_epochs(config, curves) == expected

@@ -29,12 +29,14 @@ def _batches(seed: int, n: int = 192) -> tf.data.Dataset:
     return tf.data.Dataset.from_tensor_slices(features).batch(64)
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
+@pytest.fixture(scope="module", params=["gibbs", "adam"])
+def trained(tmp_path_factory, request):
     """`mf` fitted by the Trainer's `fit` with the TensorBoard callbacks, on batches that carry
-    the passed-through title like the transformed examples do."""
+    the passed-through title like the transformed examples do: by Keras' fit (adam, EPOCHS
+    epochs) and by the Gibbs sampler, whose sweeps are the epochs."""
     log_dir = str(tmp_path_factory.mktemp("model_run"))
-    config = config_with_overrides("mf", {"epochs": str(EPOCHS), "lr_schedule": "constant"})
+    config = config_with_overrides("mf", {"solver": request.param, "epochs": str(EPOCHS),
+                                          "sweeps": str(EPOCHS), "lr_schedule": "constant"})
     train, validation = _batches(1), _batches(2, 64)
     tables = data.training_tables(train, VOCAB, validation)
     model, curves = task.fit("mf", VOCAB, config, tables, train, None, validation,
@@ -106,6 +108,8 @@ def test_projector_files(trained, tmp_path):
     assert events
 
 
+# One upload per process: the aiplatform SDK remembers the experiment it created.
+@pytest.mark.parametrize("trained", ["gibbs"], indirect=True)
 def test_curves_are_uploaded_to_the_vertex_tensorboard(trained, vertex_api):
     log_dir, _, curves, _ = trained
     vertex_api.add(TENSORBOARD, blobStoragePathPrefix="tensorboard-bucket/42")

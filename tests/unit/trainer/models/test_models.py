@@ -9,7 +9,7 @@ import tensorflow as tf
 from contract import features as F
 from contract.catalogue import MODEL_NAMES, Kind, entry
 from contract.topk_metrics import metrics_from_ranks
-from trainer.config import HISTORY_ENCODERS
+from trainer.config import HISTORY_ENCODERS, default_config
 from trainer.evaluation import model_ranks
 
 # What each model learns in `test_training_learns_the_pattern` (see conftest.make_features).
@@ -50,7 +50,9 @@ def test_interface_shapes(make_model, name, vocab, features, catalogue) -> None:
     candidates = model.candidate_embeddings(catalogue)
     assert queries.shape[0] == 16 and candidates.shape[0] == vocab.movies
     assert model.score(queries, candidates).shape == (16, vocab.movies)
-    assert model.item_embeddings(catalogue).shape == (vocab.movies, 16)
+    # mf's Gibbs samples side by side (trainer.models.mf)
+    width = 16 * (default_config("mf").posterior_samples if name == "mf" else 1)
+    assert model.item_embeddings(catalogue).shape == (vocab.movies, width)
     if model.kind == Kind.RATING:
         assert model.predict_rating(features).shape == (16,)
         assert model(features).shape == (16,)
@@ -59,9 +61,12 @@ def test_interface_shapes(make_model, name, vocab, features, catalogue) -> None:
 
 
 def test_rating_models_query_side_dims(make_model, vocab, features, catalogue) -> None:
-    mf = make_model("mf")  # [vector, 1, user bias] x [vector, movie bias, 1]
+    # [vector, 1, user bias] x [vector, movie bias, 1]; Gibbs: 3 samples' vectors side by side
+    mf = make_model("mf", sweeps="3", posterior_samples="3")
+    assert mf.query_embeddings(features).shape == (16, 3 * 16 + 2)
+    assert mf.candidate_embeddings(catalogue).shape == (vocab.movies, 3 * 16 + 2)
+    mf = make_model("mf", solver="adam")
     assert mf.query_embeddings(features).shape == (16, 18)
-    assert mf.candidate_embeddings(catalogue).shape == (vocab.movies, 18)
     ranking = make_model("ranking", wide_dim="8")  # user tower + timestamp + wide MF part
     assert ranking.query_embeddings(features).shape == (16, 16 + 1 + 10)
     assert ranking.candidate_embeddings(catalogue).shape == (vocab.movies, 16 + 10)
@@ -85,12 +90,15 @@ def test_mf_scores_rank_like_predicted_ratings(make_model, vocab, features, cata
 
 
 def test_mf_l2_penalises_vectors_and_biases(make_model, vocab, features) -> None:
-    model = make_model("mf", l2="0.5", bias_l2="0.5")
+    model = make_model("mf", solver="adam", l2="0.5", bias_l2="0.5")
     model.predict_rating(features)
     assert len(model.losses) == 4 and all(float(loss) > 0 for loss in model.losses)
-    unregularised = make_model("mf", l2="0", bias_l2="0")
+    unregularised = make_model("mf", solver="adam", l2="0", bias_l2="0")
     unregularised.predict_rating(features)
     assert unregularised.losses == []
+    gibbs = make_model("mf", l2="0.5", bias_l2="0.5")  # its priors regularise it
+    gibbs.predict_rating(features)
+    assert gibbs.losses == []
 
 
 def test_rating_only_ranking_scores_by_predicted_rating(make_model, vocab, features,
