@@ -88,7 +88,8 @@ def test_each_model_is_pushed_with_metrics_and_callable_signatures(pipeline_run)
             assert all({f"{stage}_loss", f"{stage}_val_loss", f"refit_{stage}_loss"} <= set(curves)
                        for stage in stages), sorted(curves)
         else:
-            epochs = trainer["config"]["epochs"]
+            config = trainer["config"]  # a Gibbs-sampled mf's epochs are its sweeps
+            epochs = config["sweeps"] if config.get("solver") == "gibbs" else config["epochs"]
             assert len(curves["loss"]) == len(curves["val_loss"]) == epochs
             assert len(curves["refit_loss"]) == epochs and "refit_val_loss" not in curves
         loaded = tf.saved_model.load(destination)

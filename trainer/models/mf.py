@@ -45,19 +45,22 @@ class BiasedMatrixFactorization(RatingModel):
         """Keras' fit under "adam". Under "gibbs": the posterior sampled from every event of
         `x` (batches with user_index, movie_index, rating); a sweep is an epoch to the
         `callbacks` (TensorBoard's curves) and in the returned curves (`loss`, `rmse`, their
-        `val_` twins with `validation_data`); `epochs` does not apply."""
+        `val_` twins with `validation_data`); `epochs` does not apply. The sampler is not
+        distributed: under a multi-worker strategy each worker reads every event (a plain
+        iteration ignores the DATA sharding) and draws the same seeded chain."""
         if self._config.solver == "adam":
             return super().fit(x, epochs=epochs, verbose=verbose,
                                validation_data=validation_data, **kwargs)
         callbacks = tf.keras.callbacks.CallbackList(kwargs.get("callbacks"), model=self)
         callbacks.on_train_begin()
+        validation = None if validation_data is None else _ratings(validation_data)
         # Seeded from NumPy's global state, which the Trainer seeds (TRAINING_SEED).
         rng = np.random.default_rng(np.random.randint(2**31 - 1))
         posterior = gibbs.sample_posterior(
             _ratings(x), self._vocab.users + 1, self._vocab.movies + 1,
             self._config.embedding_dim, self._config.noise_precision,
             self._config.kept_sweeps, rng,
-            None if validation_data is None else _ratings(validation_data),
+            validation if validation is not None and len(validation.ratings) else None,
             on_sweep=callbacks.on_epoch_end)
         self._store(posterior)
         callbacks.on_train_end()
