@@ -108,9 +108,10 @@ class TrainingConfig:
         _check(self.epochs > 0 and self.batch_size > 0, "epochs and batch_size must be > 0")
 
     @property
-    def warm_startable(self) -> bool:
-        """Whether a fit can start from a base model's weights (trainer/warm_start.py)."""
-        return True
+    def warm_start_refusal(self) -> str | None:
+        """Why a fit with this config cannot start from a base model's weights
+        (trainer/warm_start.py); None when it can."""
+        return None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -162,8 +163,9 @@ class MFConfig(TrainingConfig):
                "early_stopping_patience needs solver adam (a Gibbs chain keeps its samples)")
 
     @property
-    def warm_startable(self) -> bool:
-        return self.solver == "adam"  # a Gibbs chain starts anew
+    def warm_start_refusal(self) -> str | None:
+        return None if self.solver == "adam" else (
+            f"solver {self.solver} samples a new chain (solver adam warm-starts)")
 
     @property
     def kept_sweeps(self) -> list[int]:

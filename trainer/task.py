@@ -252,9 +252,8 @@ def _base(path: str | None, name: str, config: TrainingConfig,
     if catalogue.entry(name).stages:  # not measured for cascades: each stage trains anew
         logging.warning("warm start: %s is a cascade; training its stages from scratch", name)
         return None
-    if not config.warm_startable:
-        logging.warning("warm start: %s's config cannot start from a base (see its config "
-                        "class); training from scratch", name)
+    if refusal := config.warm_start_refusal:
+        logging.warning("warm start: %s: %s; training from scratch", name, refusal)
         return None
     try:
         return warm_start.load_base(path, name, config, history_length)

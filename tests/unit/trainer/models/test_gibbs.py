@@ -113,9 +113,10 @@ def test_the_gibbs_model_serves_the_posterior_average() -> None:
     np.testing.assert_allclose(picked + posterior.mean, expected, atol=1e-4)
 
 
-def test_a_gibbs_model_starts_without_a_base() -> None:
+def test_a_gibbs_model_starts_without_a_base(caplog) -> None:
     """A Gibbs chain starts anew: the base is not even read (this path does not exist)."""
     config = config_with_overrides("mf", {})
     assert task._base("/no/such/base", "mf", config, VOCAB.history_length) is None
+    assert "mf: solver gibbs samples a new chain (solver adam warm-starts)" in caplog.text
     with pytest.raises(ValueError, match="early_stopping_patience needs solver adam"):
         config_with_overrides("mf", {"early_stopping_patience": "2"})
