@@ -191,7 +191,7 @@ def _tuner(name, settings, transform):
     """The Tuner of model `name` (`--tune`): searches its space (trainer/config.py) fitting the
     train split and scoring the validation split, never the test split; None when not tuning
     or when the model has nothing to search (a cascade's stages tune on their own)."""
-    if not settings.tune_trials or not search_space(name):
+    if not settings.tune_trials or not search_space(name, settings.hparams.get(name)):
         return None
     custom_config = {keys.MODEL_NAME_KEY: name, keys.HPARAMS_KEY: settings.hparams.get(name, {}),
                      keys.TUNER_TRIALS_KEY: settings.tune_trials,

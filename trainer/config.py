@@ -27,11 +27,37 @@ HISTORY_ENCODERS = ("bow", "cnn", "gru", "attention")
 MF_SOLVERS = ("gibbs", "adam")
 SOFTMAXES = ("full", "sampled", "auto")
 _GROUPS = "groups"  # field metadata: the feature groups a field configures
+_SOLVERS = "solvers"  # field metadata: the mf solvers a field configures
 
 
 def _group_field(default: Any, *groups: Group) -> Any:
     """A field that only matters to models whose towers read one of `groups`."""
     return dataclasses.field(default=default, metadata={_GROUPS: groups})
+
+
+def _solver_field(default: Any, *solvers: str) -> Any:
+    """A field that only matters to a model fitted by one of `solvers` (its `solver` field)."""
+    return dataclasses.field(default=default, metadata={_SOLVERS: solvers})
+
+
+def _ignored_by(config: Any, field: dataclasses.Field) -> str | None:
+    """Why `config` does not read `field` (a field of a solver it is not fitted by); None when
+    it does. Feature groups are the catalogue entry's business (see `_unread_groups`)."""
+    solvers = field.metadata.get(_SOLVERS, ())
+    if solvers and config.solver not in solvers:
+        return (f"configures solver {' or '.join(solvers)}, and this model is fitted by "
+                f"solver {config.solver}")
+    return None
+
+
+def _unread_groups(name: str, field: dataclasses.Field) -> str | None:
+    """Why model `name` does not read `field` (it configures feature groups its towers do not
+    read); None when it does."""
+    groups = field.metadata.get(_GROUPS, ())
+    entry = catalogue.entry(name)
+    if groups and not set(groups) & set(entry.query + entry.candidate):
+        return f"configures {' or '.join(groups)}, which {name} does not read"
+    return None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,15 +79,14 @@ class Range:
 SearchSpace = Mapping[str, Choice | Range]
 
 
-def search_space(name: str) -> SearchSpace:
+def search_space(name: str, overrides: Mapping[str, str] | None = None) -> SearchSpace:
     """Model `name`'s tuning search space: its config class's SEARCH_SPACE (field -> dimension),
-    restricted to the fields its feature groups let it override."""
-    config = default_config(name)
-    entry = catalogue.entry(name)
-    groups = set(entry.query + entry.candidate)
+    restricted to the fields that model reads with `overrides` (--hparam strings) applied: its
+    feature groups', and its solver's (`mf.solver=adam` searches Adam's fields)."""
+    config = config_with_overrides(name, overrides or {})
     fields = {field.name: field for field in dataclasses.fields(config)}
     return {key: dimension for key, dimension in type(config).SEARCH_SPACE.items()
-            if set(fields[key].metadata.get(_GROUPS, ()) or groups) & groups}
+            if not (_unread_groups(name, fields[key]) or _ignored_by(config, fields[key]))}
 
 
 def _check(condition: bool, message: str) -> None:
@@ -113,15 +138,21 @@ class TrainingConfig:
         (trainer/warm_start.py); None when it can."""
         return None
 
+    @property
+    def fitted_by_gradient(self) -> bool:
+        """Whether Keras' fit trains the model with the optimiser fields above."""
+        return True
+
 
 @dataclasses.dataclass(frozen=True)
 class MFConfig(TrainingConfig):
     SEARCH_SPACE: ClassVar[SearchSpace] = {
         "embedding_dim": Choice((8, 16, 32)), "noise_precision": Range(1.0, 3.0, log=True),
-        "sweeps": Choice((100, 200, 400))}
+        "sweeps": Choice((100, 200, 400)), "learning_rate": Range(5e-4, 5e-3, log=True),
+        "l2": Choice((0.03, 0.1, 0.3))}
     # How the factors are fitted. "gibbs": Bayesian MF (trainer.models.gibbs), `sweeps` Gibbs
-    # sweeps; the optimiser fields below do not apply. "adam": the rating MSE plus per-example
-    # L2, minimised by the optimiser for `epochs`.
+    # sweeps. "adam": the rating MSE plus per-example L2, minimised by the optimiser for
+    # `epochs`. A field of the other solver is refused (config_with_overrides) and not searched.
     # ML-100K RATING validation split (5 % of the training events), RMSE at training seeds
     # 42 / 1: adam 0.8993 / 0.8985 (64 dims, the fields below). gibbs, 200 sweeps: 16 dims,
     # 60 samples kept 0.8857 / 0.8850 (12 s); 100 kept 0.8854, 20 kept 0.8903 (32 dims);
@@ -130,25 +161,29 @@ class MFConfig(TrainingConfig):
     solver: str = "gibbs"
     embedding_dim: int = 16
     # gibbs: the ratings' precision (1 / the noise variance around <user, movie>).
-    noise_precision: float = 1.5
-    sweeps: int = 200
-    burn_in: float = 0.1  # gibbs: the share of the sweeps whose samples are discarded
-    # gibbs: samples kept, evenly spread after the burn-in; the exported model averages them,
-    # so its vectors are embedding_dim x posterior_samples wide.
-    posterior_samples: int = 60
+    noise_precision: float = _solver_field(1.5, "gibbs")
+    sweeps: int = _solver_field(200, "gibbs")
+    # The share of the sweeps whose samples are discarded.
+    burn_in: float = _solver_field(0.1, "gibbs")
+    # Samples kept, evenly spread after the burn-in; the exported model averages them, so its
+    # vectors are embedding_dim x posterior_samples wide.
+    posterior_samples: int = _solver_field(60, "gibbs")
     # adam: tuned on a validation split (every 10th RATING-protocol training example; never
     # the test split), RMSE: 0.9036 (batch 512, constant learning rate), 0.9026 (batch 256),
     # 0.8996 (batch 256, cosine decay; 0.8998 with another seed); L2 0.09 / 0.12 with the
     # cosine: 0.9001 / 0.9011; constant rate: 128 dims 0.9027, L2 0.12 with 30 epochs 0.9022;
     # Adagrad 0.948. All with 64 dims (`--hparam mf.embedding_dim=64` with adam).
     # Per-example L2 on the looked-up vectors (see towers.id_embedding).
-    l2: float = 0.1
-    bias_l2: float = 0.01
-    rating_mean: float = 3.5  # initial global bias: MovieLens ratings average ~3.5
-    learning_rate: float = 0.002
-    lr_schedule: str = "cosine"
-    epochs: int = 20
-    batch_size: int = 256
+    l2: float = _solver_field(0.1, "adam")
+    bias_l2: float = _solver_field(0.01, "adam")
+    rating_mean: float = _solver_field(3.5, "adam")  # initial global bias: ratings average ~3.5
+    optimizer: str = _solver_field("adam", "adam")
+    learning_rate: float = _solver_field(0.002, "adam")
+    lr_schedule: str = _solver_field("cosine", "adam")
+    epochs: int = _solver_field(20, "adam")
+    batch_size: int = _solver_field(256, "adam")
+    # A Gibbs chain starts anew rather than from a base model (warm_start_refusal).
+    warm_start_fraction: float = _solver_field(0.25, "adam")
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -161,6 +196,10 @@ class MFConfig(TrainingConfig):
         # EarlyStopping would restore weights from before the samples are stored.
         _check(self.solver == "adam" or not self.early_stopping_patience,
                "early_stopping_patience needs solver adam (a Gibbs chain keeps its samples)")
+
+    @property
+    def fitted_by_gradient(self) -> bool:
+        return self.solver == "adam"
 
     @property
     def warm_start_refusal(self) -> str | None:
@@ -377,10 +416,10 @@ def config_with_overrides(name: str, overrides: Mapping[str, str]) -> TrainingCo
     """The default config of model `name` with `overrides` (field -> string value) applied.
 
     Tuples are written comma-separated (``hidden_units=256,64``), booleans as true/false.
-    Raises ValueError naming the unknown model, unknown field, a field of a feature group the
-    model does not read, or an unparsable value.
+    Raises ValueError naming the unknown model, unknown field, a field the model would not
+    read (a feature group it does not read, a solver it is not fitted by), or an unparsable
+    value: an override never goes silently unused.
     """
-    entry = catalogue.entry(name)
     config = default_config(name)
     fields = {field.name: field for field in dataclasses.fields(config)}
     field_types = typing.get_type_hints(type(config))
@@ -388,18 +427,20 @@ def config_with_overrides(name: str, overrides: Mapping[str, str]) -> TrainingCo
     for key, text in overrides.items():
         if key not in fields:
             raise ValueError(f"unknown hyper-parameter {name}.{key}; known: {sorted(fields)}")
-        groups = fields[key].metadata.get(_GROUPS, ())
-        if groups and not set(groups) & set(entry.query + entry.candidate):
-            raise ValueError(f"{name}.{key} configures {' or '.join(groups)}, which {name} "
-                             "does not read")
+        if unread := _unread_groups(name, fields[key]):
+            raise ValueError(f"{name}.{key} {unread}")
         try:
             parsed[key] = _parse_value(text, field_types[key])
         except ValueError as error:
             raise ValueError(f"bad value {text!r} for {name}.{key}: {error}") from error
     try:
-        return dataclasses.replace(config, **parsed)
+        config = dataclasses.replace(config, **parsed)
     except ValueError as error:
         raise ValueError(f"invalid {name} hyper-parameters {dict(overrides)}: {error}") from error
+    for key in parsed:
+        if ignored := _ignored_by(config, fields[key]):
+            raise ValueError(f"{name}.{key} {ignored}")
+    return config
 
 
 def config_with_tuned(name: str, tuned: Mapping[str, Any] | None,

@@ -63,7 +63,7 @@ def hyperparameters(name: str, fixed: Mapping[str, str] | None = None
     overrides) are left out of the search."""
     defaults = default_config(name)
     space = keras_tuner.HyperParameters()
-    for field, dimension in search_space(name).items():
+    for field, dimension in search_space(name, fixed).items():
         if fixed and field in fixed:
             continue
         default = getattr(defaults, field)

@@ -252,7 +252,7 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"comma-separated models to train (default: all: "
                              f"{', '.join(catalogue.MODEL_NAMES)})")
     parser.add_argument("--hparam", action="append", default=[], metavar="MODEL.KEY=VALUE",
-                        help="override a hyper-parameter, e.g. mf.epochs=10 (repeatable)")
+                        help="override a hyper-parameter, e.g. ranking.epochs=10 (repeatable)")
 
 
 def add_tuning_arguments(parser: argparse.ArgumentParser) -> None:

@@ -221,7 +221,7 @@ def _add_submit(commands: argparse._SubParsersAction, parent: argparse.ArgumentP
                              "(repeatable)")
     parser.add_argument("--hparam", action="append", default=[], metavar="MODEL.KEY=VALUE",
                         help="override a hyper-parameter for this run, on top of the compiled "
-                             "ones, e.g. mf.epochs=10 (repeatable)")
+                             "ones, e.g. ranking.epochs=10 (repeatable)")
     parser.add_argument("--label", action="append", default=[], metavar="KEY=VALUE",
                         help="a label on the pipeline job, e.g. team=recsys (repeatable)")
     parser.add_argument("--no-cache", action="store_true",

@@ -111,7 +111,7 @@ def test_nothing_is_pushed_from_a_one_user_dataset(tmp_path, capsys):
     output_dir = tmp_path / "out"
     status = cli.main(["run", "--data-dir", str(data_dir), "--output-dir", str(output_dir),
                        "--models", "retrieval,mf", "--hparam", "retrieval.epochs=2",
-                       "--hparam", "mf.epochs=2", "--quarantine-bad-rows",
+                       "--hparam", "mf.sweeps=2", "--quarantine-bad-rows",
                        "--max-bad-row-fraction", "0.05"])
     printed = capsys.readouterr()
     assert status == 0 and printed.err == ""

@@ -22,7 +22,7 @@ FINISHED = {"COMPLETE", "CACHED"}
 
 def _command(data_dir, output_dir) -> list[str]:
     return [sys.executable, "-m", "recsys.cli", "run", "--data-dir", str(data_dir),
-            "--output-dir", str(output_dir), "--models", "mf", "--hparam", "mf.epochs=1"]
+            "--output-dir", str(output_dir), "--models", "mf", "--hparam", "mf.sweeps=20"]
 
 
 def _kill_when(command: list[str], marker: str, timeout: float = 300) -> str:

@@ -35,7 +35,7 @@ class BiasedMatrixFactorization(RatingModel):
         super().__init__(entry)
         self._config, self._vocab = config, vocab
         # A Gibbs posterior has its priors; an L2 penalty would only distort its reported loss.
-        gradient = config.solver == "adam"
+        gradient = config.fitted_by_gradient
         self.factors = BiasedFactors(vocab, config.vector_width, config.l2 * gradient,
                                      config.bias_l2 * gradient, config.rating_mean)
 
@@ -48,7 +48,7 @@ class BiasedMatrixFactorization(RatingModel):
         `val_` twins with `validation_data`); `epochs` does not apply. The sampler is not
         distributed: under a multi-worker strategy each worker reads every event (a plain
         iteration ignores the DATA sharding) and draws the same seeded chain."""
-        if self._config.solver == "adam":
+        if self._config.fitted_by_gradient:
             return super().fit(x, epochs=epochs, verbose=verbose,
                                validation_data=validation_data, **kwargs)
         callbacks = tf.keras.callbacks.CallbackList(kwargs.get("callbacks"), model=self)

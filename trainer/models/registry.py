@@ -60,5 +60,8 @@ def build_model(
     model = model_class(name)(entry, vocab, config, catalogue_features, movie_counts)
     if isinstance(config, TrainingConfig):  # else a cascade, whose stages come compiled
         train_examples = None if movie_counts is None else int(np.sum(movie_counts))
-        model.compile(optimizer=make_optimizer(config, train_examples))
+        # Compiled either way (evaluate and the callbacks need it); Keras' default optimiser
+        # for a model that Keras' fit does not train (mf's Gibbs sampler).
+        model.compile(optimizer=make_optimizer(config, train_examples)
+                      if config.fitted_by_gradient else "rmsprop")
     return model

@@ -176,7 +176,7 @@ def test_every_data_and_gate_flag_of_run_reaches_the_compiled_job(tmp_path, targ
     path = tmp_path / "flags.json"
     assert cli.main(target.compile_args(
         path, "--models", "retrieval,mf", "--protocol", "presplit", "--train-file", "u1.base",
-        "--eval-file", "u1.test", "--hparam", "mf.epochs=3", "--min-hit-rate",
+        "--eval-file", "u1.test", "--hparam", "mf.sweeps=3", "--min-hit-rate",
         "retrieval=0.3", "--quarantine-bad-rows", "--max-bad-row-fraction", "0.05",
         "--drift-threshold", "0.25")) == 0
     job = json.loads(path.read_text())
@@ -188,7 +188,7 @@ def test_every_data_and_gate_flag_of_run_reaches_the_compiled_job(tmp_path, targ
     assert kfp_job.exec_properties(job, "DataValidationGate")["drift_threshold"] == (
         pytest.approx(0.25))
     trainer = json.loads(kfp_job.exec_properties(job, "Trainer.mf")["custom_config"])
-    assert trainer["hparams"] == {"epochs": "3"}
+    assert trainer["hparams"] == {"sweeps": "3"}
     eval_config = json_format.Parse(
         kfp_job.exec_properties(job, "Evaluator.retrieval")["eval_config"], tfma.EvalConfig())
     [hit_rate] = [m for spec in eval_config.metrics_specs for m in spec.metrics

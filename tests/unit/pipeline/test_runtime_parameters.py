@@ -52,7 +52,7 @@ def test_a_run_with_other_values_needs_no_recompiling(dataflow_job_path, dataflo
         "--pipeline-spec", str(dataflow_job_path),
         "--param", "data_root=gs://other/ml-1m", "--param", "serving_root=gs://other/serving",
         "--param", "protocol=presplit", "--param", "train_file=u1.base",
-        "--param", "eval_file=u1.test", "--hparam", "mf.epochs=3",
+        "--param", "eval_file=u1.test", "--hparam", "mf.sweeps=3",
         "--hparam", "retrieval.embedding_dim=16"]) == 0
     values = json.loads(capsys.readouterr().out)["parameter_values"]
     example_gen = kfp_job.exec_properties(dataflow_job, "MovieLensExampleGen", values)
@@ -60,7 +60,7 @@ def test_a_run_with_other_values_needs_no_recompiling(dataflow_job_path, dataflo
             example_gen["eval_file"]) == ("gs://other/ml-1m", "presplit", "u1.base", "u1.test")
     assert pusher.base_directory(kfp_job.exec_properties(
         dataflow_job, "Pusher.ranking", values)) == "gs://other/serving/ranking"
-    for name, field, value in (("mf", "epochs", 3), ("retrieval", "embedding_dim", 16)):
+    for name, field, value in (("mf", "sweeps", 3), ("retrieval", "embedding_dim", 16)):
         custom_config = json.loads(kfp_job.exec_properties(
             dataflow_job, f"Trainer.{name}", values)["custom_config"])
         config = config_with_overrides(name, custom_config[HPARAMS_KEY])
@@ -71,14 +71,14 @@ def test_a_run_with_other_values_needs_no_recompiling(dataflow_job_path, dataflo
 
 def test_compiled_hparams_are_the_default_and_submit_adds_to_them(tmp_path, target, capsys):
     path = tmp_path / "job.json"
-    assert cli.main(target.compile_args(path, "--models", "mf", "--hparam", "mf.epochs=7",
-                                        "--hparam", "mf.l2=0.2")) == 0
+    assert cli.main(target.compile_args(path, "--models", "mf", "--hparam", "mf.sweeps=7",
+                                        "--hparam", "mf.noise_precision=2")) == 0
     capsys.readouterr()
     assert cli.main(["submit", "--project", "p", "--region", "us-central1", "--dry-run",
-                     "--pipeline-spec", str(path), "--hparam", "mf.epochs=9"]) == 0
+                     "--pipeline-spec", str(path), "--hparam", "mf.sweeps=9"]) == 0
     values = json.loads(capsys.readouterr().out)["parameter_values"]
     hparams = json.loads(values[configs.TRAINER_CONFIG_PARAM + "mf"])[HPARAMS_KEY]
-    assert hparams == {"epochs": "9", "l2": "0.2"}
+    assert hparams == {"sweeps": "9", "noise_precision": "2"}
 
 
 def test_the_spans_window_is_an_integer_parameter(tmp_path, target, capsys):

@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 
 from contract import features as F
-from tests.fixtures.model_inputs import FAST, VOCAB, make_catalogue
+from tests.fixtures.model_inputs import VOCAB, fast_overrides, make_catalogue
 from tests.fixtures.model_inputs import make_features as _make_features
 from trainer.config import config_with_overrides
 from trainer.models.registry import build_model
@@ -40,7 +40,7 @@ def make_model():
     conftest catalogue to softmax over)."""
 
     def make(name: str, **overrides: str):
-        config = config_with_overrides(name, {**FAST, **overrides})
+        config = config_with_overrides(name, fast_overrides(name, overrides))
         return build_model(name, VOCAB, config, make_catalogue())
 
     return make

@@ -87,13 +87,20 @@ def transformed_short() -> tuple[tf.data.Dataset, tft.TFTransformOutput]:
     return _transformed(SHORT_HISTORY)
 
 
+def _small(name: str) -> dict[str, str]:
+    """A tiny config: 8 dims, one epoch (a few sweeps of mf's Gibbs sampler)."""
+    if entry(name).stages:
+        return {}
+    gibbs = getattr(default_config(name), "solver", None) == "gibbs"
+    return {"embedding_dim": "8", **({"sweeps": "5"} if gibbs else {"epochs": "1"})}
+
+
 def _export(name: str, transformed, export_dir: str, **overrides: str):
     """Trains a tiny `name` for one epoch, exports it; (model, catalogue, loaded SavedModel)."""
     batches, tft_output = transformed
     vocab = data.vocab_sizes(tft_output)
     tables = data.training_tables(batches, vocab)
-    small = {} if entry(name).stages else {"embedding_dim": "8", "epochs": "1"}
-    config = config_with_overrides(name, {**small, **overrides})
+    config = config_with_overrides(name, {**_small(name), **overrides})
     model = build_model(name, vocab, config, tables.catalogue, tables.movie_counts)
     model.fit(batches, epochs=1, verbose=0)
     module = ServingModule(model, tft_output, tables.catalogue, tables.users, TOP_K, tables.seen)

@@ -35,8 +35,9 @@ def trained(tmp_path_factory, request):
     the passed-through title like the transformed examples do: by Keras' fit (adam, EPOCHS
     epochs) and by the Gibbs sampler, whose sweeps are the epochs."""
     log_dir = str(tmp_path_factory.mktemp("model_run"))
-    config = config_with_overrides("mf", {"solver": request.param, "epochs": str(EPOCHS),
-                                          "sweeps": str(EPOCHS), "lr_schedule": "constant"})
+    length = {"adam": {"epochs": str(EPOCHS), "lr_schedule": "constant"},
+              "gibbs": {"sweeps": str(EPOCHS)}}[request.param]
+    config = config_with_overrides("mf", {"solver": request.param, **length})
     train, validation = _batches(1), _batches(2, 64)
     tables = data.training_tables(train, VOCAB, validation)
     model, curves = task.fit("mf", VOCAB, config, tables, train, None, validation,

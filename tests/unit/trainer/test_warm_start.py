@@ -12,7 +12,7 @@ import tensorflow as tf
 
 from contract import features as F
 from contract.catalogue import MODEL_NAMES, Kind, entry
-from tests.fixtures.model_inputs import FAST
+from tests.fixtures.model_inputs import GIBBS_FAST, fast_overrides
 from trainer import warm_start
 from trainer.config import config_with_overrides
 from trainer.models.registry import build_model
@@ -38,7 +38,7 @@ SHARED_MOVIES = [b"m0", b"m5", b"m10", b"m7"]
 
 def _model(name, vocabularies, **overrides):
     vocab = warm_start.vocab_sizes(vocabularies, F.DEFAULT_HISTORY_LENGTH)
-    config = config_with_overrides(name, {**FAST, **overrides})
+    config = config_with_overrides(name, fast_overrides(name, overrides))
     model = build_model(name, vocab, config, _catalogue(vocabularies),
                         np.ones(vocab.movies, np.int64))
     warm_start.build(model, vocab)
@@ -142,7 +142,7 @@ def test_known_ids_score_as_in_the_base_model_and_new_ids_start_fresh(name, tmp_
 def test_a_base_of_other_shapes_is_refused(tmp_path):
     base_model, config = _model("mf", BASE)
     path = _save_base(base_model, BASE, str(tmp_path / "base"))
-    other = config_with_overrides("mf", {**FAST, "embedding_dim": "4"})
+    other = config_with_overrides("mf", {**GIBBS_FAST, "embedding_dim": "4"})
     with pytest.raises(warm_start.IncompatibleBase, match="does not restore into mf"):
         warm_start.load_base(path, "mf", other, F.DEFAULT_HISTORY_LENGTH)
 
@@ -157,7 +157,7 @@ def test_remap_rows_keeps_padding_and_out_of_vocabulary_rows_in_place():
 
 
 def test_warm_config_trains_its_share_of_the_epochs():
-    config = config_with_overrides("mf", {"epochs": "20", "warm_start_fraction": "0.25"})
+    config = config_with_overrides("ranking", {"epochs": "20", "warm_start_fraction": "0.25"})
     assert warm_start.warm_config(config).epochs == 5
-    tiny = config_with_overrides("mf", {"epochs": "2", "warm_start_fraction": "0.1"})
+    tiny = config_with_overrides("ranking", {"epochs": "2", "warm_start_fraction": "0.1"})
     assert warm_start.warm_config(tiny).epochs == 1

@@ -16,6 +16,8 @@ from recsys.cli import common
     (["--hparam", "retrieval.history_encoder=gru"], "does not read"),
     (["--hparam", "mf.no_such=1"], "--hparam: "),
     (["--hparam", "mf.epochs=many"], "--hparam: "),
+    (["--hparam", "mf.epochs=3"], "--hparam: mf.epochs configures solver adam, and this model "
+                                  "is fitted by solver gibbs"),
     (["--hparam", "epochs=3"], "--hparam: expected MODEL.KEY=VALUE"),
     (["--protocol", "presplit"], "--train-file and --eval-file go together"),
     (["--train-file", "u1.base", "--eval-file", "u1.test"], "go together with --protocol presplit"),

@@ -156,7 +156,7 @@ def test_labels_caching_and_parameters_reach_the_pipeline_job_request(
         dataflow_job_path, vertex, capsys):
     assert cli.main(_submit(dataflow_job_path, "--label", "team=recsys", "--label",
                             "env=dev", "--no-cache", "--param", "protocol=rating",
-                            "--hparam", "mf.epochs=2")) == 0
+                            "--hparam", "mf.sweeps=2")) == 0
     [create] = vertex.calls("POST", JOB)
     job = create.body
     assert job["labels"] == {"team": "recsys", "env": "dev"}
@@ -165,7 +165,7 @@ def test_labels_caching_and_parameters_reach_the_pipeline_job_request(
             if "cachingOptions" in task} == {False}
     values = job["runtimeConfig"]["parameterValues"]
     assert values["protocol"] == "rating"
-    assert json.loads(values["trainer_config_mf"])["hparams"] == {"epochs": "2"}
+    assert json.loads(values["trainer_config_mf"])["hparams"] == {"sweeps": "2"}
     job_id = create.query["pipelineJobId"][0]
     assert capsys.readouterr().out.strip().endswith(f"submitted {JOB.lstrip('/')}/{job_id}")
 

@@ -14,6 +14,7 @@ from trainer.config import (
     config_with_overrides,
     default_config,
     parse_hparam_flags,
+    search_space,
 )
 from trainer.models.registry import build_model, learning_rate
 
@@ -54,6 +55,24 @@ def test_fields_of_a_feature_group_apply_to_models_that_read_it() -> None:
     with pytest.raises(ValueError, match="sequential.feature_dim configures demographics or "
                                          "content, which sequential does not read"):
         config_with_overrides("sequential", {"feature_dim": "4"})
+
+
+def test_a_field_of_the_solver_not_used_is_refused_not_ignored() -> None:
+    assert config_with_overrides("mf", {"sweeps": "50"}).sweeps == 50
+    assert config_with_overrides("mf", {"solver": "adam", "epochs": "3"}).epochs == 3
+    with pytest.raises(ValueError, match="^mf.epochs configures solver adam, and this model is "
+                                         "fitted by solver gibbs$"):
+        config_with_overrides("mf", {"epochs": "3"})
+    with pytest.raises(ValueError, match="^mf.sweeps configures solver gibbs, and this model is "
+                                         "fitted by solver adam$"):
+        config_with_overrides("mf", {"solver": "adam", "sweeps": "50"})
+
+
+def test_the_search_space_holds_the_fields_the_model_reads() -> None:
+    assert set(search_space("mf")) == {"embedding_dim", "noise_precision", "sweeps"}
+    assert set(search_space("mf", {"solver": "adam"})) == {"embedding_dim", "learning_rate", "l2"}
+    assert "history_encoder" not in search_space("retrieval")
+    assert "history_encoder" in search_space("hybrid")
 
 
 def test_string_fields_and_empty_overrides() -> None:
@@ -106,8 +125,8 @@ def test_build_model_checks_name_and_config_type(vocab) -> None:
 
 def test_cosine_schedule_decays_to_zero_over_the_whole_run() -> None:
     config = config_with_overrides(
-        "mf", {"lr_schedule": "cosine", "learning_rate": "0.01", "epochs": "3",
-               "batch_size": "100"})
+        "ranking", {"lr_schedule": "cosine", "learning_rate": "0.01", "epochs": "3",
+                    "batch_size": "100"})
     schedule = learning_rate(config, train_examples=1001)  # 11 steps per epoch
     assert float(schedule(0)) == pytest.approx(0.01)
     assert float(schedule(33 // 2)) == pytest.approx(0.005, rel=0.05)
