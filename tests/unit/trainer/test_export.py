@@ -91,8 +91,8 @@ def _small(name: str) -> dict[str, str]:
     """A tiny config: 8 dims, one epoch (a few sweeps of mf's Gibbs sampler)."""
     if entry(name).stages:
         return {}
-    gibbs = getattr(default_config(name), "solver", None) == "gibbs"
-    return {"embedding_dim": "8", **({"sweeps": "5"} if gibbs else {"epochs": "1"})}
+    length = {"epochs": "1"} if default_config(name).fitted_by_gradient else {"sweeps": "5"}
+    return {"embedding_dim": "8", **length}
 
 
 def _export(name: str, transformed, export_dir: str, **overrides: str):
