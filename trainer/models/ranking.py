@@ -70,14 +70,11 @@ class DeepRanking(RatingModel):
         )
         self.wide = BiasedFactors(vocab, config.wide_dim, config.wide_l2, config.wide_bias_l2,
                                   config.rating_mean, name="wide")
-        hidden = []
-        for units in config.hidden_units:
-            hidden += [
-                tf.keras.layers.Dense(units, activation="relu"),
-                tf.keras.layers.Dropout(config.dropout),
-            ]
-        output = tf.keras.layers.Dense(1)  # no offset: the wide part holds the global bias
-        self.mlp = tf.keras.Sequential([*hidden, output], name="mlp")
+        self.mlp = _rating_mlp(config, "mlp")
+        # Further heads, each from its own initial weights; the rating's MLP part is their
+        # mean, trained as one (config.rating_heads says why).
+        self.extra_mlps = [_rating_mlp(config, f"mlp_{head}")
+                           for head in range(1, config.rating_heads)]
         self.implicit_loss = tf.keras.losses.SparseCategoricalCrossentropy(
             from_logits=True, reduction=tf.keras.losses.Reduction.NONE)
 
@@ -158,7 +155,8 @@ class DeepRanking(RatingModel):
     def _rating(self, queries: tf.Tensor, candidates: tf.Tensor,
                 training: bool | None = None) -> tf.Tensor:
         """Unclipped rating estimates of queries [..., Dq] x candidates [..., Dc], broadcast
-        against each other (e.g. [B, 1, Dq] x [1, M, Dc] -> [B, M]; [B, Dq] x [B, Dc] -> [B])."""
+        against each other (e.g. [B, 1, Dq] x [1, M, Dc] -> [B, M]; [B, Dq] x [B, Dc] -> [B]):
+        the wide part + the mean of the `rating_heads` MLPs."""
         deep_q, deep_c = queries[..., :-self._wide_width], candidates[..., :-self._wide_width]
         shape = tf.broadcast_dynamic_shape(tf.shape(deep_q)[:-1], tf.shape(deep_c)[:-1])
         pairs = tf.concat([
@@ -166,4 +164,17 @@ class DeepRanking(RatingModel):
             tf.broadcast_to(deep_c, tf.concat([shape, tf.shape(deep_c)[-1:]], 0))], axis=-1)
         wide = tf.reduce_sum(queries[..., -self._wide_width:]
                              * candidates[..., -self._wide_width:], -1)
-        return self.wide.global_bias + wide + self.mlp(pairs, training=training)[..., 0]
+        heads = [mlp(pairs, training=training)[..., 0] for mlp in (self.mlp, *self.extra_mlps)]
+        return self.wide.global_bias + wide + tf.add_n(heads) / len(heads)
+
+
+def _rating_mlp(config: RankingConfig, name: str) -> tf.keras.Sequential:
+    """[..., pair width] -> [..., 1]: hidden_units ReLU layers with dropout, then one unit."""
+    hidden = []
+    for units in config.hidden_units:
+        hidden += [
+            tf.keras.layers.Dense(units, activation="relu"),
+            tf.keras.layers.Dropout(config.dropout),
+        ]
+    output = tf.keras.layers.Dense(1)  # no offset: the wide part holds the global bias
+    return tf.keras.Sequential([*hidden, output], name=name)

@@ -147,6 +147,17 @@ def test_a_base_of_other_shapes_is_refused(tmp_path):
         warm_start.load_base(path, "mf", other, F.DEFAULT_HISTORY_LENGTH)
 
 
+def test_a_ranking_base_with_fewer_rating_heads_is_refused(tmp_path):
+    """A model saved with one head (before rating_heads) lacks the heads a default config
+    builds: the Trainer trains from scratch rather than leave them at their initial draw."""
+    base_model, _ = _model("ranking", BASE, rating_heads="1")
+    path = _save_base(base_model, BASE, str(tmp_path / "base"))
+    config = config_with_overrides("ranking", fast_overrides("ranking", {}))
+    assert config.rating_heads > 1
+    with pytest.raises(warm_start.IncompatibleBase, match="does not restore into ranking"):
+        warm_start.load_base(path, "ranking", config, F.DEFAULT_HISTORY_LENGTH)
+
+
 def test_remap_rows_keeps_padding_and_out_of_vocabulary_rows_in_place():
     old = np.arange(6, dtype=np.float32)[:, None]  # padding, a, b, c, OOV, unused
     fresh = -np.ones((7, 1), np.float32)  # padding, c, x, a, y, OOV, unused

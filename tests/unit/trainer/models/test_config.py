@@ -92,6 +92,7 @@ def test_string_fields_and_empty_overrides() -> None:
         ("retrieval", {"temperature": "0"}, "temperature"),
         ("mf", {"optimizer": "sgd"}, "optimizer"),
         ("ranking", {"lr_schedule": "step"}, "lr_schedule"),
+        ("ranking", {"rating_heads": "0"}, "rating_heads must be > 0"),
         ("nope", {}, "'nope'"),
         ("retrieval", {"history_encoder": "gru"}, "retrieval does not read"),
         ("mf", {"feature_dim": "8"}, "mf.feature_dim"),

@@ -132,8 +132,9 @@ def test_ranking_is_its_wide_mf_plus_the_mlp(make_model, features) -> None:
     model.predict_rating(features)
     mlp_part = model.estimate_rating(features) - model.wide(features)
     assert float(tf.reduce_max(tf.abs(mlp_part))) > 0
-    for weights in model.mlp.layers[-1].weights:  # silence the MLP: only the wide MF is left
-        weights.assign(tf.zeros_like(weights))
+    for mlp in (model.mlp, *model.extra_mlps):  # silence the MLPs: only the wide MF is left
+        for weights in mlp.layers[-1].weights:
+            weights.assign(tf.zeros_like(weights))
     np.testing.assert_allclose(model.estimate_rating(features), model.wide(features), rtol=1e-6)
 
 

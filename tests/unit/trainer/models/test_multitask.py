@@ -37,6 +37,24 @@ def test_multitask_loss_is_the_weighted_sum(make_model, features, catalogue, rat
     assert float(model.compute_loss(features, training=True)) == pytest.approx(expected, rel=1e-4)
 
 
+def test_rating_heads_are_averaged_into_the_rating(make_model, features) -> None:
+    """rating_heads=3: three MLPs from their own initial weights over the shared towers; the
+    rating is the wide part + their mean, and the loss is that rating's squared error."""
+    model = make_model("ranking", dropout="0", rating_heads="3", retrieval_weight="0")
+    mlps = (model.mlp, *model.extra_mlps)
+    assert len({mlp.name for mlp in mlps}) == 3
+    queries, candidates = model.query_embeddings(features), model.candidate_embeddings(features)
+    wide_width = model._wide_width
+    pairs = tf.concat([queries[:, :-wide_width], candidates[:, :-wide_width]], axis=1)
+    outputs = [mlp(pairs)[:, 0] for mlp in mlps]
+    assert not np.allclose(outputs[0], outputs[1])  # own initial weights
+    wide = tf.reduce_sum(queries[:, -wide_width:] * candidates[:, -wide_width:], 1)
+    expected = model.wide.global_bias + wide + tf.add_n(outputs) / 3
+    np.testing.assert_allclose(model.estimate_rating(features), expected, rtol=1e-5, atol=1e-5)
+    assert float(model.compute_loss(features, training=True)) == pytest.approx(
+        float(tf.reduce_mean(tf.square(expected - features[F.RATING]))), rel=1e-4)
+
+
 def test_ranking_top_k_score_combines_both_heads(make_model, features, catalogue) -> None:
     model = make_model("ranking", dropout="0", score_rating_weight="0.5")
     queries, candidates = model.query_embeddings(features), model.candidate_embeddings(catalogue)
