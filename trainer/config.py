@@ -236,7 +236,8 @@ class TwoTowerConfig(TrainingConfig):
         "learning_rate": Range(1e-3, 2e-2, log=True), "temperature": Range(0.05, 0.5, log=True),
         "embedding_dim": Choice((32, 64, 128)), "l2": Choice((0.0, 0.001, 0.01)),
         "epochs": Choice((5, 10, 20)), "id_dropout": Choice((0.0, 0.1, 0.2)),
-        "feature_dim": Choice((8, 16, 32)), "history_encoder": Choice(HISTORY_ENCODERS)}
+        "feature_dim": Choice((8, 16, 32)), "history_encoder": Choice(HISTORY_ENCODERS),
+        "movie_bias": Choice((False, True))}
 
     embedding_dim: int = 64
     l2: float = 0.01
@@ -260,6 +261,10 @@ class TwoTowerConfig(TrainingConfig):
     attention_dropout: float = _group_field(0.2, Group.HISTORY)
     # Embedding size of the history's item count (0: not read; see towers.UserTower).
     history_size_dim: int = _group_field(0, Group.HISTORY)
+    # A learned per-movie term added to every logit (trainer.models.two_tower): how often a
+    # movie is watched whoever the user, which a cosine / temperature score can hold only in
+    # the same few directions as the user's taste.
+    movie_bias: bool = False
 
     def __post_init__(self) -> None:
         super().__post_init__()

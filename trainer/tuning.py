@@ -67,7 +67,9 @@ def hyperparameters(name: str, fixed: Mapping[str, str] | None = None
         if fixed and field in fixed:
             continue
         default = getattr(defaults, field)
-        if isinstance(dimension, Choice):
+        if isinstance(dimension, Choice) and all(isinstance(v, bool) for v in dimension.values):
+            space.Boolean(field, default=default)  # a Choice would hold 0 and 1
+        elif isinstance(dimension, Choice):
             space.Choice(field, list(dimension.values),
                          default=default if default in dimension.values else None)
         elif isinstance(dimension, Range):

@@ -44,6 +44,7 @@ from trainer.models.towers import (
     UserTower,
     VocabSizes,
 )
+from trainer.models.two_tower import TwoTowerModel
 
 ASSETS_DIR = "assets"
 _BUILD_BATCH = 2
@@ -235,6 +236,8 @@ def id_tables(model: RecommenderModel) -> dict[int, Space]:
                 add(layer, space)
         elif isinstance(module, HistoryEncoder):
             add(module.embedding, Space.HISTORY)
+        elif isinstance(module, TwoTowerModel):
+            add(module.movie_bias, Space.MOVIE)
     return tables
 
 

@@ -23,6 +23,8 @@ from trainer.models.towers import (
     MovieTower,
     UserTower,
     VocabSizes,
+    drop_ids,
+    id_embedding,
 )
 
 FULL, SAMPLED = "full", "sampled"
@@ -54,6 +56,13 @@ class TwoTowerModel(RecommenderModel):
 
     With `normalize_embeddings` both towers' outputs are L2-normalised, so scores are cosine
     similarities and `temperature` sets how peaked the softmax is.
+
+    With `movie_bias` a learned term b_m per movie is added to every logit: the query vector
+    gets a last component equal to the temperature and the candidate vector the movie's b_m,
+    so query . candidate / temperature = q . v / temperature + b_m, and every consumer of the
+    two vectors (softmaxes, top-K, the exported signatures, TFLite) scores with it. With
+    `id_dropout` the dropped share of the movies reads the out-of-vocabulary row's bias: a
+    new movie's.
     """
 
     def __init__(
@@ -77,6 +86,9 @@ class TwoTowerModel(RecommenderModel):
         self._normalize = config.normalize_embeddings
         self._temperature = config.temperature
         self.softmax = resolve_softmax(config.softmax, self._num_movies)
+        self._id_dropout, self._oov_movie = config.id_dropout, vocab.movies
+        self.movie_bias = (id_embedding(vocab.movies, 1, name="movie_bias")
+                           if config.movie_bias else None)
         if self.softmax == FULL:
             self.loss_fn = tf.keras.losses.SparseCategoricalCrossentropy(
                 from_logits=True, reduction=tf.keras.losses.Reduction.NONE)
@@ -98,11 +110,24 @@ class TwoTowerModel(RecommenderModel):
         return tf.math.l2_normalize(embeddings, axis=-1) if self._normalize else embeddings
 
     def query_embeddings(self, features: Features, training: bool | None = None) -> tf.Tensor:
-        return self._maybe_normalize(self.query_model(features, training=training))
+        """[B, D], or [B, D + 1] with `movie_bias` (last component: the temperature)."""
+        queries = self._maybe_normalize(self.query_model(features, training=training))
+        if self.movie_bias is None:
+            return queries
+        return tf.concat([queries, tf.fill([tf.shape(queries)[0], 1], self._temperature)], 1)
 
     def candidate_embeddings(
         self, catalogue: Features, training: bool | None = None
     ) -> tf.Tensor:
+        """[M, D], or [M, D + 1] with `movie_bias` (last component: the movie's bias)."""
+        movies = self.item_embeddings(catalogue, training=training)
+        if self.movie_bias is None:
+            return movies
+        ids = drop_ids(catalogue[F.MOVIE_INDEX], self._oov_movie, self._id_dropout, training)
+        return tf.concat([movies, self.movie_bias(ids)], 1)
+
+    def item_embeddings(self, catalogue: Features, training: bool | None = None) -> tf.Tensor:
+        """[M, D] the movie tower's vectors, without the bias."""
         return self._maybe_normalize(self.candidate_model(catalogue, training=training))
 
     def call(self, features: Features, training: bool | None = None) -> tf.Tensor:

@@ -104,6 +104,17 @@ def test_the_trainer_applies_tuned_values_over_defaults_and_overrides_over_both(
     assert config_with_tuned("retrieval", None).embedding_dim == 64  # the default
 
 
+def test_a_yes_or_no_field_is_searched_as_a_boolean_and_reaches_the_config() -> None:
+    """movie_bias: a KerasTuner Boolean (a Choice would hand the Trainer 0 and 1), defaulting
+    to the config's; the tuned value reaches the Trainer's config."""
+    space = tuning.hyperparameters("hybrid")
+    (dimension,) = [hp for hp in space.space if hp.name == "movie_bias"]
+    assert isinstance(dimension, keras_tuner.engine.hyperparameters.Boolean)
+    assert space.values["movie_bias"] is default_config("hybrid").movie_bias
+    space.values["movie_bias"] = True
+    assert config_with_tuned("hybrid", space.get_config()).movie_bias is True
+
+
 @pytest.fixture(scope="module")
 def vertex_job(tmp_path_factory, target) -> dict:
     path = tmp_path_factory.mktemp("vertex_tuner") / "pipeline.json"

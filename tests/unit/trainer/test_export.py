@@ -116,9 +116,10 @@ def _id_lists(rows: list[list[str]]) -> tf.Tensor:
     return tf.constant([" ".join(row) for row in rows], tf.string)
 
 
-@pytest.mark.parametrize("name", MODEL_NAMES)
-def test_every_signature(name, transformed, tmp_path) -> None:
-    model, _, loaded = _export(name, transformed, str(tmp_path))
+@pytest.mark.parametrize(("name", "overrides"), [
+    *((name, {}) for name in MODEL_NAMES), ("hybrid", {"movie_bias": "true"})])
+def test_every_signature(name, overrides, transformed, tmp_path) -> None:
+    model, _, loaded = _export(name, transformed, str(tmp_path), **overrides)
     signatures = loaded.signatures
     expected = {"serving_default", "recommend", "serving_tf_example", "item_embeddings",
                 "similar_items", "score_features"} | (
@@ -176,13 +177,15 @@ def test_every_signature(name, transformed, tmp_path) -> None:
     np.testing.assert_array_equal(similar["scores"][1], np.zeros(TOP_K))
 
 
-@pytest.mark.parametrize(("run", "encoder", "width"), [
-    ("transformed", "gru", F.DEFAULT_HISTORY_LENGTH),
-    ("transformed_short", "attention", SHORT_HISTORY)])
-def test_tflite_top_k_matches_the_saved_model(run, encoder, width, request, tmp_path) -> None:
+@pytest.mark.parametrize(("run", "encoder", "width", "movie_bias"), [
+    ("transformed", "gru", F.DEFAULT_HISTORY_LENGTH, "false"),
+    ("transformed", "bow", F.DEFAULT_HISTORY_LENGTH, "true"),
+    ("transformed_short", "attention", SHORT_HISTORY, "false")])
+def test_tflite_top_k_matches_the_saved_model(run, encoder, width, movie_bias, request,
+                                              tmp_path) -> None:
     transformed = request.getfixturevalue(run)
     model, catalogue, loaded = _export("sequential", transformed, str(tmp_path),
-                                       history_encoder=encoder)
+                                       history_encoder=encoder, movie_bias=movie_bias)
     _, tft_output = transformed
     with open(tflite.write(model, catalogue, tft_output, str(tmp_path), TOP_K), "rb") as handle:
         tflite_model = handle.read()

@@ -114,12 +114,14 @@ def _scores(model, vocabularies) -> np.ndarray:
 
 
 # A cascade (entry.stages) is not warm-started: trainer.task trains its stages anew.
-@pytest.mark.parametrize("name", [name for name in MODEL_NAMES if not entry(name).stages])
-def test_known_ids_score_as_in_the_base_model_and_new_ids_start_fresh(name, tmp_path):
-    base_model, config = _model(name, BASE)
+@pytest.mark.parametrize(("name", "overrides"), [
+    *((name, {}) for name in MODEL_NAMES if not entry(name).stages),
+    ("hybrid", {"movie_bias": "true"})])
+def test_known_ids_score_as_in_the_base_model_and_new_ids_start_fresh(name, overrides, tmp_path):
+    base_model, config = _model(name, BASE, **overrides)
     path = _save_base(base_model, BASE, str(tmp_path / "base"))
     base = warm_start.load_base(path, name, config, F.DEFAULT_HISTORY_LENGTH)
-    model, _ = _model(name, NEW)
+    model, _ = _model(name, NEW, **overrides)
     new_user = NEW[F.USER_VOCAB].index(b"u9")
     fresh = {id(v): v.numpy().copy() for v in model.trainable_variables}
     assert not np.allclose(_scores(model, NEW), _scores(base_model, BASE))
