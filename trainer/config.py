@@ -266,6 +266,11 @@ class TwoTowerConfig(TrainingConfig):
     # the same few directions as the user's taste.
     movie_bias: bool = False
 
+    @property
+    def vector_width(self) -> int:
+        """The width of the model's query and candidate vectors (trainer.models.two_tower)."""
+        return self.embedding_dim + int(self.movie_bias)
+
     def __post_init__(self) -> None:
         super().__post_init__()
         _check(self.temperature > 0, "temperature must be > 0")

@@ -39,8 +39,8 @@ class Cascade(RecommenderModel):
         self.stage_configs = (default_config(first), default_config(second))
         self._candidates = config.candidates
         self.first_stage_weight = config.first_stage_weight
-        # The first stage is a two-tower model: query and candidate vectors of embedding_dim.
-        self._first_width = self.stage_configs[0].embedding_dim
+        # The first stage is a two-tower model (TwoTowerConfig.vector_width).
+        self._first_width = self.stage_configs[0].vector_width
 
     @property
     def stages(self) -> tuple[RecommenderModel, RecommenderModel]:

@@ -8,6 +8,8 @@ import tensorflow as tf
 
 from contract import features as F
 from contract.catalogue import Group, Kind, entry, names
+from tests.fixtures.model_inputs import fast_overrides
+from trainer.config import config_with_overrides
 
 # A feature of each group, and a change to it that a tower reading the group must see.
 CHANGES = {
@@ -59,6 +61,9 @@ def test_movie_bias_adds_a_learned_term_per_movie_to_every_logit(make_model, fea
     scores = model.score(model.query_embeddings(features), model.candidate_embeddings(catalogue))
     np.testing.assert_allclose(scores / 0.2, expected, rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(model.item_embeddings(catalogue), movies, rtol=1e-5, atol=1e-6)
+    width = config_with_overrides(name, fast_overrides(name, {"movie_bias": "true"})).vector_width
+    assert scores.shape[1] == catalogue[F.MOVIE_INDEX].shape[0]
+    assert model.query_embeddings(features).shape[1] == width == movies.shape[1] + 1
     cross_entropy = tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True)(
         features[F.MOVIE_INDEX], expected)
     assert float(model.compute_loss(features)) == pytest.approx(float(cross_entropy), rel=1e-4)
