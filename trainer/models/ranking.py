@@ -123,13 +123,16 @@ class DeepRanking(RatingModel):
         return loss + self._retrieval_weight * implicit
 
     def score(self, queries: tf.Tensor, candidates: tf.Tensor) -> tf.Tensor:
-        """[B, Dq] x [M, Dc] -> [B, M] top-K scores of every pair (see the class)."""
-        rating = self._rating(queries[:, None, :], candidates[None])
+        """[B, Dq] x [M, Dc] -> [B, M] top-K scores of every pair (see the class); the rating
+        MLPs run on the B x M pairs only when the score reads them."""
         if self._retrieval_weight <= 0:
-            return rating
+            return self._rating(queries[:, None, :], candidates[None])
         implicit = self._implicit_grid(queries[:, :self._deep_width],
                                        candidates[:, :self._deep_width])
-        return implicit + self._score_rating_weight * rating
+        if not self._score_rating_weight:
+            return implicit
+        return implicit + self._score_rating_weight * self._rating(queries[:, None, :],
+                                                                   candidates[None])
 
     def _implicit_grid(self, users: tf.Tensor, movies: tf.Tensor) -> tf.Tensor:
         """users [B, D] x movies [M, D] -> [B, M] cosine / temperature, as a matmul (the
@@ -140,12 +143,13 @@ class DeepRanking(RatingModel):
     def score_candidates(self, queries: tf.Tensor, candidates: tf.Tensor) -> tf.Tensor:
         """queries [B, Dq] x candidates [B or 1, N, Dc] -> [B, N] top-K scores."""
         queries = queries[:, None, :]
-        rating = self._rating(queries, candidates)
         if self._retrieval_weight <= 0:
-            return rating
+            return self._rating(queries, candidates)
         implicit = self._implicit(queries[..., :self._deep_width],
                                   candidates[..., :self._deep_width])
-        return implicit + self._score_rating_weight * rating
+        if not self._score_rating_weight:
+            return implicit
+        return implicit + self._score_rating_weight * self._rating(queries, candidates)
 
     def _implicit(self, users: tf.Tensor, movies: tf.Tensor) -> tf.Tensor:
         """Deep user [.., D] and movie [.., D] vectors (broadcasting) -> cosine / temperature."""

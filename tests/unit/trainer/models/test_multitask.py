@@ -55,6 +55,25 @@ def test_rating_heads_are_averaged_into_the_rating(make_model, features) -> None
         float(tf.reduce_mean(tf.square(expected - features[F.RATING]))), rel=1e-4)
 
 
+def test_a_top_k_score_without_the_rating_never_runs_the_rating_mlps(
+        make_model, features, catalogue) -> None:
+    """score_rating_weight 0 (the default): the score is the implicit logit alone and the MLPs
+    are not run on the B x M pairs (a NaN planted in their output cannot reach the score)."""
+    model = make_model("ranking", dropout="0")
+    queries, candidates = model.query_embeddings(features), model.candidate_embeddings(catalogue)
+    model.estimate_rating(features)  # builds the MLPs
+    for mlp in (model.mlp, *model.extra_mlps):
+        mlp.layers[-1].bias.assign([float("nan")])
+    implicit = tf.matmul(tf.math.l2_normalize(model.user_tower(features), -1),
+                         tf.math.l2_normalize(model.movie_tower(catalogue), -1),
+                         transpose_b=True) / model._temperature
+    np.testing.assert_allclose(model.score(queries, candidates), implicit, rtol=1e-4, atol=1e-4)
+    picks = tf.constant([[3, 1], [0, 5]])
+    per_row = model.score_candidates(queries[:2], tf.gather(candidates, picks))
+    np.testing.assert_allclose(per_row, tf.gather(implicit[:2], picks, batch_dims=1),
+                               rtol=1e-4, atol=1e-4)
+
+
 def test_ranking_top_k_score_combines_both_heads(make_model, features, catalogue) -> None:
     model = make_model("ranking", dropout="0", score_rating_weight="0.5")
     queries, candidates = model.query_embeddings(features), model.candidate_embeddings(catalogue)
