@@ -72,7 +72,8 @@ class DeepRanking(RatingModel):
                                   config.rating_mean, name="wide")
         self.mlp = _rating_mlp(config, "mlp")
         # Further heads, each from its own initial weights; the rating's MLP part is their
-        # mean, trained as one (config.rating_heads says why).
+        # mean, trained as one (config.rating_heads says why). The first keeps the name `mlp`,
+        # so a one-head model (rating_heads=1) keeps the checkpoint layout it always had.
         self.extra_mlps = [_rating_mlp(config, f"mlp_{head}")
                            for head in range(1, config.rating_heads)]
         self.implicit_loss = tf.keras.losses.SparseCategoricalCrossentropy(
