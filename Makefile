@@ -14,11 +14,14 @@ system-tools:  ## Debian packages the tests use (chromium, chromium-driver, wrk)
 serving-compat:  ## the serving image's TensorFlow in its own virtualenv (the compatibility test)
 	bash scripts/serving-compat-venv.sh
 
+# One worker per core, at most 4 (each holds a TensorFlow); a module's tests stay together.
+PARALLEL = -n auto --maxprocesses 4 --dist loadgroup
+
 test:  ## the full test suite, as CI runs it
-	.venv/bin/python -m pytest
+	.venv/bin/python -m pytest $(PARALLEL)
 
 test-fast:  ## everything but the end-to-end pipeline runs
-	.venv/bin/python -m pytest -m "not e2e"
+	.venv/bin/python -m pytest $(PARALLEL) -m "not e2e"
 
 # TF Serving's model list of each Kubernetes target, from the model catalogue.
 serving-configs:  ## regenerate k8s_serving/*/models.config (after adding a model)

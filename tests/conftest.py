@@ -46,3 +46,14 @@ def bucket(gcs_emulator: str):
 
     client = storage.Client(project="test-project")
     return client.create_bucket(f"models-{uuid.uuid4().hex[:12]}")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Groups for pytest-xdist's `--dist loadgroup` (make test): a module's tests run on one
+    worker, so a module-scoped fixture (most end-to-end tests share one pipeline run per module)
+    is built once; every test on the shared run of all models (`run_output`, 8 minutes) joins one
+    group, so that run too is made once. Without xdist the marks change nothing."""
+    for item in items:
+        shared_run = "run_output" in getattr(item, "fixturenames", ())
+        group = "run_output" if shared_run else item.nodeid.split("::")[0]
+        item.add_marker(pytest.mark.xdist_group(group))

@@ -13,7 +13,7 @@ from recsys import cli
 from recsys.inspection import run_summary
 from tests.fixtures.cli_output import run_error
 from tests.fixtures.movielens_files import RATINGS_PER_USER, USERS, write_ml100k
-from tests.fixtures.pipeline_run import MODELS, TINY_TRAINING, pipeline_output
+from tests.fixtures.pipeline_run import MODELS, TINY_TRAINING
 
 pytestmark = pytest.mark.e2e
 
@@ -40,25 +40,20 @@ def _run(data_dir, output_dir, *extra):
                      "--models", ",".join(MODELS), *TINY_TRAINING, *extra])
 
 
-@pytest.fixture(scope="module")
-def pipeline_run():
-    return pipeline_output()
-
-
 def _latest(output_dir):
     store = run_summary.open_store(str(output_dir / "metadata.sqlite"))
     return {result.node: result for result in run_summary.latest_run(store)}
 
 
-def test_every_component_completes_and_is_recorded_in_mlmd(pipeline_run):
-    _, output_dir = pipeline_run
+def test_every_component_completes_and_is_recorded_in_mlmd(run_output):
+    _, output_dir = run_output
     results = _latest(output_dir)
     assert set(results) == NODES
     assert {r.state for r in results.values()} == {"COMPLETE"}
 
 
-def test_example_gen_writes_leave_last_out_splits(pipeline_run):
-    _, output_dir = pipeline_run
+def test_example_gen_writes_leave_last_out_splits(run_output):
+    _, output_dir = run_output
     examples = _latest(output_dir)["MovieLensExampleGen"].outputs["examples"][0]
 
     def count(split):
@@ -70,8 +65,8 @@ def test_example_gen_writes_leave_last_out_splits(pipeline_run):
     assert count("train") == USERS * (RATINGS_PER_USER - 2)
 
 
-def test_each_model_is_pushed_with_metrics_and_callable_signatures(pipeline_run):
-    _, output_dir = pipeline_run
+def test_each_model_is_pushed_with_metrics_and_callable_signatures(run_output):
+    _, output_dir = run_output
     results = _latest(output_dir)
     for model in MODELS:
         destination = run_summary.pushed_destination(results[f"Pusher.{model}"])
@@ -100,8 +95,8 @@ def test_each_model_is_pushed_with_metrics_and_callable_signatures(pipeline_run)
         assert b"1" not in top["movie_ids"][0].numpy().tolist()  # excluded movie stays out
 
 
-def test_second_identical_run_reuses_every_component(pipeline_run, capsys):
-    data_dir, output_dir = pipeline_run
+def test_second_identical_run_reuses_every_component(run_output, capsys):
+    data_dir, output_dir = run_output
     versions = sorted(p.relative_to(output_dir) for p in (output_dir / "serving").glob("*/*"))
     assert _run(data_dir, output_dir) == 0
     results = _latest(output_dir)

@@ -8,17 +8,17 @@ import pytest
 from PIL import Image
 
 from tests.fixtures.browser import browser as open_browser
-from tests.fixtures.pipeline_run import MODELS, pipeline_output
+from tests.fixtures.pipeline_run import MODELS
 
 pytestmark = pytest.mark.e2e
 RATING_MODELS = ("ranking", "mf")
 
 
 @pytest.fixture(scope="module")
-def report(tmp_path_factory):
+def report(run_output, tmp_path_factory):
     from recsys.inspection import report
 
-    data_dir, output = pipeline_output()
+    data_dir, output = run_output
     directory = tmp_path_factory.mktemp("report")
     path = report.write_report(str(output / "metadata.sqlite"), str(directory))
     return directory, path, output

@@ -14,7 +14,6 @@ import urllib.request
 import pytest
 
 from components.movielens_example_gen.formats import ML100K_GENRES
-from tests.fixtures.pipeline_run import pipeline_output
 
 pytestmark = pytest.mark.e2e
 
@@ -27,9 +26,9 @@ def _get(base: str, path: str, **query: str):
 
 
 @pytest.fixture(scope="module")
-def tensorboard():
+def tensorboard(run_output):
     """`tensorboard --logdir .../Trainer.retrieval/model_run` as the README runs it."""
-    _, output = pipeline_output()
+    _, output = run_output
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]

@@ -3,13 +3,6 @@ import shutil
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.fixtures.pipeline_run import pipeline_output
-
-
-@pytest.fixture(scope="session")
-def run_output():
-    return pipeline_output()
-
 
 @pytest.fixture(scope="session")
 def client(run_output):
