@@ -14,8 +14,9 @@ system-tools:  ## Debian packages the tests use (chromium, chromium-driver, wrk)
 serving-compat:  ## the serving image's TensorFlow in its own virtualenv (the compatibility test)
 	bash scripts/serving-compat-venv.sh
 
-# One worker per core, at most 4 (each holds a TensorFlow); a module's tests stay together.
-PARALLEL = -n auto --maxprocesses 4 --dist loadgroup
+# One worker per core, at most 4 (each holds a TensorFlow); a module's tests stay together, and
+# so do the tests on the shared run of all models (tests/conftest.py).
+PARALLEL = -n auto --maxprocesses 4 --dist loadscope
 
 test:  ## the full test suite, as CI runs it
 	.venv/bin/python -m pytest $(PARALLEL)
