@@ -3,6 +3,8 @@ over shared towers."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import tensorflow as tf
 
 from contract import features as F
@@ -124,16 +126,11 @@ class DeepRanking(RatingModel):
         return loss + self._retrieval_weight * implicit
 
     def score(self, queries: tf.Tensor, candidates: tf.Tensor) -> tf.Tensor:
-        """[B, Dq] x [M, Dc] -> [B, M] top-K scores of every pair (see the class); the rating
-        MLPs run on the B x M pairs only when the score reads them."""
-        if self._retrieval_weight <= 0:
-            return self._rating(queries[:, None, :], candidates[None])
-        implicit = self._implicit_grid(queries[:, :self._deep_width],
-                                       candidates[:, :self._deep_width])
-        if not self._score_rating_weight:
-            return implicit
-        return implicit + self._score_rating_weight * self._rating(queries[:, None, :],
-                                                                   candidates[None])
+        """[B, Dq] x [M, Dc] -> [B, M] top-K scores of every pair (see the class)."""
+        return self._top_k_score(
+            lambda: self._implicit_grid(queries[:, :self._deep_width],
+                                        candidates[:, :self._deep_width]),
+            lambda: self._rating(queries[:, None, :], candidates[None]))
 
     def _implicit_grid(self, users: tf.Tensor, movies: tf.Tensor) -> tf.Tensor:
         """users [B, D] x movies [M, D] -> [B, M] cosine / temperature, as a matmul (the
@@ -144,13 +141,21 @@ class DeepRanking(RatingModel):
     def score_candidates(self, queries: tf.Tensor, candidates: tf.Tensor) -> tf.Tensor:
         """queries [B, Dq] x candidates [B or 1, N, Dc] -> [B, N] top-K scores."""
         queries = queries[:, None, :]
+        return self._top_k_score(
+            lambda: self._implicit(queries[..., :self._deep_width],
+                                   candidates[..., :self._deep_width]),
+            lambda: self._rating(queries, candidates))
+
+    def _top_k_score(self, implicit: Callable[[], tf.Tensor],
+                     rating: Callable[[], tf.Tensor]) -> tf.Tensor:
+        """The implicit logit plus score_rating_weight x the rating (the rating alone without
+        the implicit task). Each part is computed only when the score reads it: the rating
+        MLPs are the costly part on B x M pairs."""
         if self._retrieval_weight <= 0:
-            return self._rating(queries, candidates)
-        implicit = self._implicit(queries[..., :self._deep_width],
-                                  candidates[..., :self._deep_width])
+            return rating()
         if not self._score_rating_weight:
-            return implicit
-        return implicit + self._score_rating_weight * self._rating(queries, candidates)
+            return implicit()
+        return implicit() + self._score_rating_weight * rating()
 
     def _implicit(self, users: tf.Tensor, movies: tf.Tensor) -> tf.Tensor:
         """Deep user [.., D] and movie [.., D] vectors (broadcasting) -> cosine / temperature."""
