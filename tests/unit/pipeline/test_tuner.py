@@ -3,6 +3,7 @@ handing its best hyper-parameters to the Trainer; on Vertex AI, TFX's Vertex Tun
 (compiled, and its executor run up to the CustomJob request with the API faked)."""
 
 import json
+import math
 import types
 
 import keras_tuner
@@ -92,6 +93,29 @@ def test_the_first_trial_is_the_models_defaults_then_the_search_moves_on(
     second = oracle.create_trial("tuner0")
     assert second.hyperparameters.values != first.hyperparameters.values
     assert set(second.hyperparameters.values) == {"embedding_dim", "noise_precision"}
+
+
+@pytest.mark.parametrize("algorithm", tuning.ALGORITHMS)
+def test_a_few_trials_cover_each_dimension_evenly(algorithm, tmp_path) -> None:
+    """After the defaults, 8 trials (Bayesian optimisation's random start included) follow a
+    Sobol sequence: half of them take movie_bias, and each quarter of the temperature's log
+    range holds 2. Independent draws would clump (trainer.tuning._QuasiRandom)."""
+    oracle = tuning.make_oracle("retrieval", algorithm, 9)
+    oracle._set_project_dir(str(tmp_path), "tune_retrieval")
+    low, high = search_space("retrieval")["temperature"].low, search_space("retrieval")[
+        "temperature"].high
+    drawn = []
+    for index in range(9):
+        trial = oracle.create_trial("tuner0")
+        oracle.update_trial(trial.trial_id, {tuning.TOPK_OBJECTIVE: 0.1 + index / 100})
+        oracle.end_trial(trial)
+        drawn.append(trial.hyperparameters.values)
+    searched = drawn[1:]  # the first is the defaults
+    assert sum(values["movie_bias"] for values in searched) == 4
+    quarters = [int(4 * math.log(values["temperature"] / low) / math.log(high / low))
+                for values in searched]
+    assert sorted(quarters) == [0, 0, 1, 1, 2, 2, 3, 3]
+    assert len({tuple(sorted(values.items())) for values in drawn}) == 9
 
 
 def test_the_trainer_applies_tuned_values_over_defaults_and_overrides_over_both() -> None:
