@@ -98,8 +98,10 @@ class _QuasiRandom:
     """A KerasTuner oracle mixin: the random points (all of random search's, Bayesian
     optimisation's initial ones) follow a scrambled Sobol sequence instead of independent
     draws, the initial design Ax and BoTorch use. A budget of a few trials then covers each
-    dimension evenly: of every 2^k points, half take each value of a yes-or-no field and each
-    2^k-quantile of a range holds one. Independent draws clump; with the seed used here, 8 of
+    dimension evenly: of the first 2^k points, half take each value of a yes-or-no field and
+    each 2^k-quantile of a range holds one. The count of points drawn is not part of the
+    oracle's saved state: a reloaded oracle starts the sequence again and skips the points its
+    trials already hold (`_duplicate`). Independent draws clump; with the seed used here, 8 of
     them gave the two-tower `retrieval` no trial with `movie_bias` and a temperature above
     0.3, the corner that wins on the synthetic data (trainer/config.py). KerasTuner has no
     quasi-random sampler, hence this one."""
