@@ -102,8 +102,8 @@ def test_a_few_trials_cover_each_dimension_evenly(algorithm, tmp_path) -> None:
     range holds 2. Independent draws would clump (trainer.tuning._QuasiRandom)."""
     oracle = tuning.make_oracle("retrieval", algorithm, 9)
     oracle._set_project_dir(str(tmp_path), "tune_retrieval")
-    low, high = search_space("retrieval")["temperature"].low, search_space("retrieval")[
-        "temperature"].high
+    temperature = search_space("retrieval")["temperature"]
+    low, high = temperature.low, temperature.high
     drawn = []
     for index in range(9):
         trial = oracle.create_trial("tuner0")
